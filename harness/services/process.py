@@ -1,0 +1,191 @@
+"""Child processes the harness owns, and the run directory that records them.
+
+Every service runs in its own process group (start_new_session) so that stopping it also
+stops whatever it spawned (RabbitMQ's Erlang VM, PostgreSQL's backends). Each group is
+recorded in `<run dir>/pids/`, and a new run first sweeps run directories whose owner
+died without cleaning up (a killed test run, a closed terminal), so nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.errors import MissingBinaryError
+from harness.paths import runs_root
+
+
+def require_binary(name: str, component: str, *, hint: str, candidates: Sequence[str] = ()) -> str:
+    """Absolute path of a program, or a MissingBinaryError that says how to install it."""
+    for candidate in (*candidates, name):
+        if os.path.isabs(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise MissingBinaryError(component, f"`{name}` is not installed", hint=hint)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_group(pgid: int, *, grace: float = 5.0) -> None:
+    """SIGTERM a process group, then SIGKILL whatever is left after `grace` seconds."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@dataclass
+class RunDirectory:
+    """A private directory for one harness run: data dirs, logs, pid records."""
+
+    path: Path
+    owner_pid: int = field(default_factory=os.getpid)
+
+    @classmethod
+    def create(cls, label: str = "run") -> RunDirectory:
+        sweep_stale_runs()
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = runs_root() / f"{stamp}-{label}-{os.getpid()}"
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "pids").mkdir(exist_ok=True)
+        (path / "owner.pid").write_text(str(os.getpid()))
+        return cls(path)
+
+    def sub(self, name: str) -> Path:
+        target = self.path / name
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def record(self, name: str, pgid: int, argv: Sequence[str]) -> None:
+        (self.path / "pids" / f"{name}.json").write_text(json.dumps({"pgid": pgid, "argv": list(argv)}))
+
+    def forget(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / "pids" / f"{name}.json").unlink()
+
+
+def _group_matches(pgid: int, argv0: str) -> bool:
+    """Guard against pid reuse: the group leader must still run the program we started."""
+    try:
+        cmdline = Path(f"/proc/{pgid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(Path(argv0).name.encode() in part for part in cmdline)
+
+
+def sweep_stale_runs(root: Path | None = None) -> list[str]:
+    """Kill process groups left by runs whose owner process is gone; returns what it killed."""
+    killed: list[str] = []
+    for run in sorted((root or runs_root()).glob("*")):
+        owner_file = run / "owner.pid"
+        if not owner_file.exists():
+            continue
+        with contextlib.suppress(ValueError):
+            if _pid_alive(int(owner_file.read_text())):
+                continue
+        for record in (run / "pids").glob("*.json"):
+            with contextlib.suppress(ValueError, KeyError, OSError):
+                data = json.loads(record.read_text())
+                pgid = int(data["pgid"])
+                if _group_matches(pgid, data["argv"][0]):
+                    kill_group(pgid, grace=2.0)
+                    killed.append(f"{run.name}/{record.stem}")
+                record.unlink()
+        owner_file.unlink(missing_ok=True)
+    return killed
+
+
+class ManagedProcess:
+    """One long-running child process in its own group, logging to a file."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        run_dir: RunDirectory,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        user: str | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.run_dir = run_dir
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.user = user
+        self.log_path = run_dir.sub("logs") / f"{name}.log"
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = self.argv
+        if self.user and os.geteuid() == 0:
+            argv = ["runuser", "-u", self.user, "--", *argv]
+        log = self.log_path.open("ab")
+        try:
+            self.popen = subprocess.Popen(  # noqa: S603
+                argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.run_dir.record(self.name, self.popen.pid, argv)
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+    def signal(self, sig: int) -> None:
+        if self.popen is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, sig)
+
+    def stop(self, grace: float = 8.0) -> None:
+        if self.popen is None:
+            return
+        kill_group(self.popen.pid, grace=grace)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=2)
+        self.run_dir.forget(self.name)
+        self.popen = None

@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,12 +45,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def kill_group(pgid: int, *, grace: float = 5.0) -> None:
-    """SIGTERM a process group, then SIGKILL whatever is left after `grace` seconds."""
+def kill_group(pgid: int, *, grace: float = 5.0, reap: Callable[[], object] | None = None) -> None:
+    """SIGTERM a process group, then SIGKILL whatever is left after `grace` seconds.
+
+    `reap` (e.g. Popen.poll) is called while waiting: a group whose leader is our own
+    unreaped child stays "alive" as a zombie, so without it every stop waits the full grace.
+    """
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
+        if reap is not None:
+            reap()
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
@@ -184,7 +190,7 @@ class ManagedProcess:
     def stop(self, grace: float = 8.0) -> None:
         if self.popen is None:
             return
-        kill_group(self.popen.pid, grace=grace)
+        kill_group(self.popen.pid, grace=grace, reap=self.popen.poll)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=2)
         self.run_dir.forget(self.name)

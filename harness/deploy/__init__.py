@@ -1,0 +1,1 @@
+"""Terraform init/apply/show for the local env, and the typed Stack read from its state."""

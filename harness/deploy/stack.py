@@ -1,0 +1,242 @@
+"""The typed view of an applied stack, read from `terraform show -json`.
+
+This is how the harness learns what to run: which handler and environment each function
+has, which queue feeds which function with which batch size, which rules route where.
+Nothing here is configured twice: every field comes from the Terraform state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    arn: str
+    handler: str | None
+    runtime: str | None
+    package_type: str
+    filename: str | None
+    image_uri: str | None
+    environment: dict[str, str]
+    timeout: int
+    memory_size: int
+    role: str
+    address: str
+
+
+@dataclass(frozen=True)
+class EventSourceMapping:
+    uuid: str
+    function_name: str
+    function_arn: str
+    source_arn: str
+    batch_size: int
+    enabled: bool
+    report_batch_item_failures: bool
+    maximum_batching_window: int
+    address: str
+
+
+@dataclass(frozen=True)
+class RedrivePolicy:
+    dead_letter_target_arn: str
+    max_receive_count: int
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    arn: str
+    url: str
+    visibility_timeout: int
+    redrive: RedrivePolicy | None
+    fifo: bool
+    address: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    arn: str
+    bus: str
+    event_pattern: dict[str, Any] | None
+    schedule_expression: str | None
+    enabled: bool
+    address: str
+
+
+@dataclass(frozen=True)
+class Target:
+    rule: str
+    bus: str
+    target_id: str
+    arn: str
+    input: str | None
+    input_path: str | None
+    address: str
+
+
+@dataclass(frozen=True)
+class Bus:
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    arn: str
+    eventbridge: bool = False
+
+
+@dataclass
+class Stack:
+    functions: dict[str, Function] = field(default_factory=dict)
+    event_source_mappings: list[EventSourceMapping] = field(default_factory=list)
+    queues: dict[str, Queue] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    buses: dict[str, Bus] = field(default_factory=dict)
+    buckets: dict[str, Bucket] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def queue_by_arn(self, arn: str) -> Queue | None:
+        return next((q for q in self.queues.values() if q.arn == arn), None)
+
+    def function_by_arn(self, arn: str) -> Function | None:
+        base = arn.split(":function:")[-1].split(":")[0] if ":function:" in arn else arn
+        return self.functions.get(base)
+
+    def resolve_queue(self, name: str) -> Queue:
+        """A queue by exact name, or by a unique suffix (`RefinerInput-dlq`)."""
+        if name in self.queues:
+            return self.queues[name]
+        matches = [q for n, q in self.queues.items() if n.endswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+        known = ", ".join(sorted(self.queues))
+        if not matches:
+            raise KeyError(f"no queue named {name!r} in the stack (queues: {known})")
+        raise KeyError(f"queue name {name!r} is ambiguous (matches {[q.name for q in matches]})")
+
+    def resolve_function(self, name: str) -> Function:
+        if name in self.functions:
+            return self.functions[name]
+        matches = [f for n, f in self.functions.items() if n.endswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+        known = ", ".join(sorted(self.functions))
+        raise KeyError(f"no single function named {name!r} in the stack (functions: {known})")
+
+
+def _resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from module.get("resources", [])
+    for child in module.get("child_modules", []):
+        yield from _resources(child)
+
+
+def _json_or_none(text: str | None) -> Any:
+    if not text:
+        return None
+    return json.loads(text)
+
+
+def _env(values: dict[str, Any]) -> dict[str, str]:
+    blocks = values.get("environment") or []
+    if not blocks:
+        return {}
+    return {str(k): str(v) for k, v in (blocks[0].get("variables") or {}).items()}
+
+
+def _add(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> None:
+    if rtype == "aws_lambda_function":
+        stack.functions[v["function_name"]] = Function(
+            name=v["function_name"],
+            arn=v["arn"],
+            handler=v.get("handler"),
+            runtime=v.get("runtime"),
+            package_type=v.get("package_type") or "Zip",
+            filename=v.get("filename"),
+            image_uri=v.get("image_uri") or None,
+            environment=_env(v),
+            timeout=int(v.get("timeout") or 3),
+            memory_size=int(v.get("memory_size") or 128),
+            role=v.get("role", ""),
+            address=address,
+        )
+    elif rtype == "aws_lambda_event_source_mapping":
+        stack.event_source_mappings.append(
+            EventSourceMapping(
+                uuid=v.get("uuid") or v["id"],
+                function_name=v["function_name"],
+                function_arn=v.get("function_arn") or v["function_name"],
+                source_arn=v["event_source_arn"],
+                batch_size=int(v.get("batch_size") or 10),
+                enabled=bool(v.get("enabled", True)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in (v.get("function_response_types") or []),
+                maximum_batching_window=int(v.get("maximum_batching_window_in_seconds") or 0),
+                address=address,
+            )
+        )
+    elif rtype == "aws_sqs_queue":
+        redrive = _json_or_none(v.get("redrive_policy"))
+        stack.queues[v["name"]] = Queue(
+            name=v["name"],
+            arn=v["arn"],
+            url=v.get("url") or v["id"],
+            visibility_timeout=int(v.get("visibility_timeout_seconds") or 30),
+            redrive=RedrivePolicy(redrive["deadLetterTargetArn"], int(redrive["maxReceiveCount"]))
+            if redrive
+            else None,
+            fifo=bool(v.get("fifo_queue")),
+            address=address,
+        )
+    elif rtype == "aws_cloudwatch_event_rule":
+        stack.rules.append(
+            Rule(
+                name=v["name"],
+                arn=v["arn"],
+                bus=v.get("event_bus_name") or "default",
+                event_pattern=_json_or_none(v.get("event_pattern")),
+                schedule_expression=v.get("schedule_expression") or None,
+                enabled=(v.get("state") or "ENABLED") == "ENABLED",
+                address=address,
+            )
+        )
+    elif rtype == "aws_cloudwatch_event_target":
+        stack.targets.append(
+            Target(
+                rule=v["rule"],
+                bus=v.get("event_bus_name") or "default",
+                target_id=v["target_id"],
+                arn=v["arn"],
+                input=v.get("input") or None,
+                input_path=v.get("input_path") or None,
+                address=address,
+            )
+        )
+    elif rtype == "aws_cloudwatch_event_bus":
+        stack.buses[v["name"]] = Bus(v["name"], v["arn"])
+    elif rtype == "aws_s3_bucket":
+        stack.buckets[v["bucket"]] = Bucket(v["bucket"], v["arn"])
+    elif rtype == "aws_s3_bucket_notification" and v.get("eventbridge"):
+        name = v["bucket"]
+        if name in stack.buckets:
+            stack.buckets[name] = Bucket(name, stack.buckets[name].arn, eventbridge=True)
+
+
+def stack_from_show_json(show: dict[str, Any]) -> Stack:
+    values = show.get("values") or {}
+    stack = Stack(outputs={k: o.get("value") for k, o in (values.get("outputs") or {}).items()})
+    resources = [r for r in _resources(values.get("root_module") or {}) if r.get("mode") == "managed"]
+    # Buckets first, so notifications can mark them.
+    resources.sort(key=lambda r: r["type"] != "aws_s3_bucket")
+    for resource in resources:
+        _add(stack, resource["type"], resource.get("values") or {}, resource["address"])
+    return stack

@@ -1,0 +1,122 @@
+"""Run Terraform for one stack: project-owned CLI config, private data dir and state.
+
+Never touches the user's home: the CLI config (provider mirror at /opt/tf-plugins) lives in
+the harness state directory and is passed with TF_CLI_CONFIG_FILE; `.terraform` goes to a
+per-stack TF_DATA_DIR, so parallel stacks do not collide.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DeployError, MissingBinaryError
+from harness.paths import REPO_ROOT, state_root
+
+PROVIDER_MIRROR = Path(os.environ.get("HARNESS_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def cli_config_file() -> Path:
+    path = state_root() / "terraform.tfrc"
+    text = (
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{PROVIDER_MIRROR}"\n'
+        '    include = ["registry.terraform.io/hashicorp/*"]\n  }\n'
+        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n'
+    )
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def terraform_binary() -> str:
+    found = shutil.which("terraform") or (
+        "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
+    )
+    if not found:
+        raise MissingBinaryError(
+            "terraform", "`terraform` is not installed", hint="install Terraform >= 1.5 and put it on PATH"
+        )
+    return found
+
+
+def summarize_error(output: str) -> str:
+    """The `Error:` blocks of Terraform's output (with their `on file line N` lines)."""
+    text = _ANSI.sub("", output)
+    blocks = re.findall(r"Error: .*?(?=\n\S|\n\n[│╵]|\Z)", text, flags=re.S)
+    lines: list[str] = []
+    for block in blocks or [text.strip()[-2000:]]:
+        cleaned = "\n".join(line.strip("│╷╵ ").rstrip() for line in block.splitlines())
+        lines.append(cleaned.strip())
+    return "\n".join(dict.fromkeys(lines))
+
+
+@dataclass
+class Terraform:
+    """Terraform against one configuration directory with a private state file."""
+
+    config_dir: Path
+    work_dir: Path
+
+    def __post_init__(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.work_dir / "terraform.tfstate"
+        self.timings: dict[str, float] = {}
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "TF_CLI_CONFIG_FILE": str(cli_config_file()),
+                "TF_DATA_DIR": str(self.work_dir / ".terraform"),
+                "TF_IN_AUTOMATION": "1",
+                "TF_INPUT": "0",
+                "CHECKPOINT_DISABLE": "1",
+            }
+        )
+        return env
+
+    def _run(self, step: str, *args: str, capture_json: bool = False) -> str:
+        argv = [terraform_binary(), f"-chdir={self.config_dir}", *args]
+        started = time.monotonic()
+        log_path = self.work_dir / f"{step}.log"
+        done = subprocess.run(argv, env=self._env(), capture_output=True, text=True)
+        self.timings[step] = time.monotonic() - started
+        log_path.write_text(done.stdout + done.stderr if not capture_json else done.stderr)
+        if done.returncode != 0:
+            rel = (
+                self.config_dir.relative_to(REPO_ROOT)
+                if self.config_dir.is_relative_to(REPO_ROOT)
+                else self.config_dir
+            )
+            raise DeployError(
+                f"terraform {step} failed in {rel}:\n{summarize_error(done.stdout + done.stderr)}",
+                hint=f"full output: {log_path}",
+            )
+        return done.stdout
+
+    def init(self) -> None:
+        self._run("init", "init", "-no-color", "-input=false", f"-backend-config=path={self.state_path}")
+
+    def apply(self, variables: Mapping[str, str]) -> None:
+        var_args = [f"-var={k}={v}" for k, v in variables.items()]
+        self._run(
+            "apply", "apply", "-no-color", "-input=false", "-auto-approve", "-parallelism=20", *var_args
+        )
+
+    def show_json(self) -> dict[str, Any]:
+        out = self._run("show", "show", "-json", capture_json=True)
+        return dict(json.loads(out))
+
+    def output_json(self) -> dict[str, Any]:
+        out = self._run("output", "output", "-json", capture_json=True)
+        return {k: v["value"] for k, v in json.loads(out).items()}

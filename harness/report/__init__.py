@@ -1,0 +1,1 @@
+"""What happened during a run: the timeline of events, and reports built from it."""

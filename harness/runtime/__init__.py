@@ -1,0 +1,1 @@
+"""The compute the harness runs from Terraform state: Lambda functions and their triggers."""

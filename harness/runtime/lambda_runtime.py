@@ -1,0 +1,260 @@
+"""The Lambda runtime: each function runs in its own warm subprocess (a sandbox).
+
+The code is the zip Terraform deployed (the state's `filename`), unpacked once; the
+environment is exactly the function's Terraform environment plus the emulator endpoint,
+credentials and the variables Lambda itself sets. The function's timeout is enforced: a
+handler that overruns is killed with its process, and the next invocation starts cold,
+as in Lambda. Every invocation is recorded with its outcome and captured logs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.deploy.stack import Function
+from harness.errors import HarnessError
+
+
+@dataclass
+class Invocation:
+    """One call of a function, as Lambda would report it."""
+
+    seq: int
+    function: str
+    request_id: str
+    source: str
+    event: Any
+    outcome: str = "running"  # success | error | timeout | crash
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    logs: str = ""
+    duration_ms: float = 0.0
+    virtual_time: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "success"
+
+
+@dataclass
+class RuntimeSettings:
+    endpoint_url: str
+    region: str = "us-east-1"
+    clock_file: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class FunctionWorker:
+    """One warm subprocess hosting one function."""
+
+    def __init__(self, function: Function, code_dir: Path, settings: RuntimeSettings, log_dir: Path) -> None:
+        self.function = function
+        self.code_dir = code_dir
+        self.settings = settings
+        self.log_path = log_dir / f"lambda-{function.name}.log"
+        self.process: subprocess.Popen[str] | None = None
+        self.lock = threading.Lock()
+
+    def environment(self) -> dict[str, str]:
+        fn = self.function
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+            "HOME": str(self.code_dir.parent),
+            "PYTHONPATH": str(self.code_dir),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "LAMBDA_TASK_ROOT": str(self.code_dir),
+            "_HANDLER": fn.handler or "",
+            "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "harness/[$LATEST]local",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime or 'python3.11'}",
+            "AWS_REGION": self.settings.region,
+            "AWS_DEFAULT_REGION": self.settings.region,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_SESSION_TOKEN": "test",
+            "AWS_ENDPOINT_URL": self.settings.endpoint_url,
+            "HARNESS_FUNCTION_ARN": fn.arn,
+        }
+        if self.settings.clock_file is not None:
+            env["PIPELINE_CLOCK_FILE"] = str(self.settings.clock_file)
+        env.update(self.settings.extra_env)
+        env.update(fn.environment)  # Terraform's values win: a wrong value there must show
+        return env
+
+    def _ensure_started(self) -> subprocess.Popen[str]:
+        if self.process is None or self.process.poll() is not None:
+            log = self.log_path.open("a")
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "harness.runtime.lambda_worker"],
+                    env=self.environment(),
+                    cwd=self.code_dir,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                    start_new_session=True,
+                )
+            finally:
+                log.close()
+        return self.process
+
+    def invoke(self, event: Any, request_id: str, timeout: float) -> dict[str, Any]:
+        with self.lock:
+            proc = self._ensure_started()
+            assert proc.stdin is not None and proc.stdout is not None
+            request = {"event": event, "request_id": request_id, "timeout": timeout}
+            try:
+                proc.stdin.write(json.dumps(request) + "\n")
+                proc.stdin.flush()
+            except BrokenPipeError:
+                self.kill()
+                return {
+                    "ok": False,
+                    "kind": "crash",
+                    "error_type": "Runtime.ExitError",
+                    "error_message": "the function's process exited",
+                    "logs": "",
+                }
+            with selectors.DefaultSelector() as selector:
+                selector.register(proc.stdout, selectors.EVENT_READ)
+                ready = selector.select(timeout=timeout)
+            if not ready:
+                self.kill()
+                return {
+                    "ok": False,
+                    "kind": "timeout",
+                    "error_type": "Sandbox.Timedout",
+                    "error_message": f"Task timed out after {timeout:.2f} seconds",
+                    "logs": "",
+                }
+            line = proc.stdout.readline()
+            if not line:
+                code = proc.wait(timeout=5)
+                self.kill()
+                return {
+                    "ok": False,
+                    "kind": "crash",
+                    "error_type": "Runtime.ExitError",
+                    "error_message": f"the function's process exited with code {code}",
+                    "logs": "",
+                }
+            return dict(json.loads(line))
+
+    def kill(self) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.process = None
+
+
+class LambdaRuntime:
+    """All functions of a stack, invoked by name; keeps the record of every invocation."""
+
+    def __init__(
+        self,
+        functions: dict[str, Function],
+        settings: RuntimeSettings,
+        work_dir: Path,
+        virtual_now: Callable[[], str] = lambda: "",
+        on_invocation: Callable[[Invocation], None] | None = None,
+    ) -> None:
+        self.functions = functions
+        self.settings = settings
+        self.work_dir = work_dir
+        self.virtual_now = virtual_now
+        self.on_invocation = on_invocation
+        self.workers: dict[str, FunctionWorker] = {}
+        self.invocations: list[Invocation] = []
+        self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._running > 0
+
+    def _worker(self, name: str) -> FunctionWorker:
+        if name not in self.workers:
+            fn = self.functions.get(name)
+            if fn is None:
+                raise HarnessError(f"no function named {name!r} in the applied stack")
+            if fn.package_type != "Zip" or not fn.filename or not fn.handler:
+                raise HarnessError(
+                    f"function {name} is a container image; the local env must deploy it as a zip handler",
+                    hint="set image_uri = null for the local env in terraform/envs/local",
+                )
+            code_dir = self.work_dir / name / "code"
+            code_dir.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(fn.filename) as archive:
+                archive.extractall(code_dir)
+            self.workers[name] = FunctionWorker(fn, code_dir, self.settings, self.work_dir)
+        return self.workers[name]
+
+    def invoke(self, name: str, event: Any, source: str = "direct") -> Invocation:
+        worker = self._worker(name)
+        invocation = Invocation(
+            seq=next(self._seq),
+            function=name,
+            request_id=str(uuid.uuid4()),
+            source=source,
+            event=event,
+            virtual_time=self.virtual_now(),
+        )
+        with self._lock:
+            self._running += 1
+            self.invocations.append(invocation)
+        started = time.monotonic()
+        try:
+            response = worker.invoke(event, invocation.request_id, float(worker.function.timeout))
+        finally:
+            with self._lock:
+                self._running -= 1
+        invocation.duration_ms = (time.monotonic() - started) * 1000
+        invocation.logs = str(response.get("logs", ""))
+        if response.get("ok"):
+            invocation.outcome = "success"
+            invocation.result = response.get("result")
+        else:
+            kind = response.get("kind")
+            invocation.outcome = "timeout" if kind == "timeout" else "crash" if kind == "crash" else "error"
+            invocation.error_type = response.get("error_type")
+            invocation.error_message = response.get("error_message")
+        if self.on_invocation is not None:
+            self.on_invocation(invocation)
+        return invocation
+
+    def reset_records(self) -> None:
+        with self._lock:
+            self.invocations.clear()
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.kill()

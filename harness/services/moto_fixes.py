@@ -1,0 +1,158 @@
+"""Corrections applied to moto inside the moto server process the harness launches.
+
+moto's S3 -> EventBridge notification (moto 5.2.x) differs from AWS in ways that silently
+break event-driven flows (measured; see shared/notes/emulators.md):
+- every event carries the same fixed `id`, `request-id` and `sequencer`, and `time` is a
+  float instead of an ISO-8601 string, so consumers cannot de-duplicate or order;
+- it is delivered to matching rules on *every* bus, while AWS delivers S3 events only to
+  the default bus (a forwarding rule then copies them to a custom bus): on moto a custom
+  bus gets each event twice;
+- a PutObject without tags also emits "Object Tags Added";
+- one rule whose target moto cannot serve (a Lambda ARN) raises inside the loop and drops
+  the event for every later rule.
+
+It also adds one route, `/moto-api/harness/sqs-messages?QueueUrl=...`, that lists a
+queue's messages (visible and in flight) without receiving them, so scenarios can assert
+on queue and DLQ contents without bumping ApproximateReceiveCount. LocalStack has the same
+thing built in (`/_aws/sqs/messages`).
+
+`apply()` replaces that one function with a faithful version. The harness runs moto as
+`python -m harness.services.moto_main`, which calls `apply()` before serving, so only the
+emulator process is patched, never the harness or the pipeline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+LOG = logging.getLogger("harness.moto_fixes")
+_SEQUENCER = itertools.count(1)
+_SEQUENCER_LOCK = threading.Lock()
+
+
+def _next_sequencer() -> str:
+    with _SEQUENCER_LOCK:
+        return f"{next(_SEQUENCER):016X}"
+
+
+def s3_event_bridge_event(account_id: str, bucket: Any, event_name: str, key: Any) -> dict[str, Any]:
+    """The event AWS puts on the default bus for an S3 EventBridge notification."""
+    from moto.s3.notifications import _detail_type
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": _detail_type(event_name),
+        "source": "aws.s3",
+        "account": account_id,
+        "time": time.time(),  # moto's internal convention; rendered as ISO-8601 on delivery
+        "region": bucket.region_name,
+        "resources": [bucket.arn],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket.name},
+            "object": {
+                "key": key.name,
+                "size": key.size,
+                "etag": key.etag.replace('"', ""),
+                "version-id": key.version_id,
+                "sequencer": _next_sequencer(),
+            },
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": account_id,
+            "source-ip-address": "127.0.0.1",
+            "reason": "PutObject" if "ObjectCreated" in event_name else event_name.split(":")[1],
+        },
+        "ingestion-time": time.time(),  # moto's target input rendering reads it
+    }
+
+
+def _object_has_tags(account_id: str, bucket: Any, key: Any) -> bool:
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[account_id]["aws"]
+    return bool(backend.tagger.list_tags_for_resource(key.arn).get("Tags"))
+
+
+def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+    from moto.events.models import events_backends
+    from moto.s3.notifications import S3NotificationEvent
+
+    try:
+        if event_name == S3NotificationEvent.OBJECT_TAGGING_PUT_EVENT and not _object_has_tags(
+            account_id, bucket, key
+        ):
+            return  # moto tags every new object with an empty set; AWS emits nothing then
+        event = s3_event_bridge_event(account_id, bucket, event_name, key)
+        default_bus = events_backends[account_id][bucket.region_name].event_buses.get("default")
+    except Exception:
+        LOG.exception("building the S3 EventBridge event failed")
+        return
+    if default_bus is None:
+        return
+    for rule in list(default_bus.rules.values()):
+        try:
+            rule.send_to_targets(event, transform_input=True)
+        except Exception:
+            LOG.warning("rule %s could not deliver an S3 event", rule.name, exc_info=True)
+
+
+def peek_sqs_messages(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    """All messages of a queue, as ReceiveMessage would show them, without receiving any."""
+    from moto.sqs.models import sqs_backends
+
+    query = parse_qs(urlparse(full_url).query)
+    queue_url = (query.get("QueueUrl") or [""])[0]
+    parts = urlparse(queue_url).path.strip("/").split("/")
+    if len(parts) < 2:
+        return 400, {"Content-Type": "application/json"}, json.dumps({"error": "QueueUrl is required"})
+    account_id, name = parts[-2], parts[-1]
+    region = (query.get("Region") or ["us-east-1"])[0]
+    queue = sqs_backends[account_id][region].queues.get(name)
+    if queue is None:
+        return 404, {"Content-Type": "application/json"}, json.dumps({"error": f"no queue {name}"})
+    messages = [
+        {
+            "MessageId": m.id,
+            "Body": m.body,
+            "MD5OfBody": m.body_md5,
+            "Attributes": {
+                "ApproximateReceiveCount": str(m.approximate_receive_count),
+                "SentTimestamp": str(m.sent_timestamp),
+                "SenderId": m.sender_id,
+                **({"MessageGroupId": m.group_id} if m.group_id else {}),
+            },
+            "MessageAttributes": m.message_attributes,
+            "Visible": bool(m.visible),
+        }
+        for m in list(queue._messages)
+    ]
+    return 200, {"Content-Type": "application/json"}, json.dumps({"Messages": messages})
+
+
+# The whole event as AWS delivers it to a target without an input transformer; moto's own
+# template leaves out `account`. (`time` stays a float epoch inside moto, which renders it
+# as ISO-8601 when it sends to SQS.)
+FULL_EVENT_TEMPLATE = (
+    '{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+    '"account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, '
+    '"detail": <detail>}'
+)
+
+
+def apply() -> None:
+    """Install the corrections into the moto modules of this process."""
+    from moto.events.utils import EventTemplateParser
+    from moto.moto_api._internal import urls
+    from moto.s3 import notifications
+
+    EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = FULL_EVENT_TEMPLATE
+    notifications._send_event_bridge_message = _send_event_bridge_message  # type: ignore[assignment]
+    urls.url_paths["{0}/moto-api/harness/sqs-messages"] = peek_sqs_messages

@@ -1,0 +1,355 @@
+"""A harness session: services up, Terraform applied once, compute running, data resettable.
+
+One session serves many scenarios: infrastructure is applied once per run, and between
+scenarios only data (objects, messages, invocation records, the clock) is reset. Each
+pytest-xdist worker owns a session, so parallel workers never share an emulator.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from harness import backends
+from harness.clock import VirtualClock
+from harness.deploy import takeover
+from harness.deploy.package import build_lambda_package
+from harness.deploy.stack import Stack, stack_from_show_json
+from harness.deploy.terraform import Terraform
+from harness.errors import HarnessError
+from harness.paths import REPO_ROOT
+from harness.report.timeline import Timeline
+from harness.runtime.lambda_runtime import Invocation, LambdaRuntime, RuntimeSettings
+from harness.runtime.rule_targets import EventBridgeLambdaTarget
+from harness.runtime.sqs_event_source import SqsEventSourceMapping
+from harness.services.base import Service
+from harness.services.process import RunDirectory
+
+REGION = "us-east-1"
+LOCAL_ENV = REPO_ROOT / "terraform" / "envs" / "local"
+
+
+@dataclass
+class SessionTimings:
+    services: dict[str, float] = field(default_factory=dict)
+    services_total: float = 0.0
+    terraform_init: float = 0.0
+    terraform_apply: float = 0.0
+    takeover: float = 0.0
+
+
+def _stop_quietly(service: Service) -> None:
+    try:
+        service.stop()
+    except Exception as exc:  # noqa: BLE001 - stopping the others matters more
+        print(f"harness: stopping {service.name} failed: {exc}")
+
+
+class HarnessSession:
+    def __init__(
+        self,
+        backend: str | None = None,
+        *,
+        label: str = "session",
+        support_services: bool = True,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.backend = backends.selected_backend(backend)
+        self.label = label
+        self.want_support = support_services
+        self.say = say
+        self.run_dir = RunDirectory.create(label)
+        self.timeline = Timeline()
+        self.clock = VirtualClock(self.run_dir.path / "clock.txt")
+        self.timings = SessionTimings()
+        self.emulator: Service | None = None
+        self.support: dict[str, Service] = {}
+        self.stack = Stack()
+        self.runtime: LambdaRuntime | None = None
+        self.mappings: list[SqsEventSourceMapping] = []
+        self.taps: list[EventBridgeLambdaTarget] = []
+        self._clients: dict[str, Any] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> HarnessSession:
+        try:
+            self._start_services()
+            self._deploy()
+            self._start_compute()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_services(self) -> None:
+        started = time.monotonic()
+        self.emulator = backends.make_emulator(self.backend, self.run_dir)
+        services: dict[str, Service] = {"emulator": self.emulator}
+        if self.want_support:
+            docker = backends.use_docker()
+            self.support = backends.make_support_services(self.run_dir, docker)
+            services.update(self.support)
+        kinds = ", ".join(f"{name}={svc.name}/{svc.kind}" for name, svc in services.items())
+        self.say(f"harness: backend {self.backend}; services: {kinds}; run dir {self.run_dir.path}")
+
+        def bring_up(item: tuple[str, Service]) -> tuple[str, float]:
+            name, service = item
+            t0 = time.monotonic()
+            service.start()
+            service.wait_ready()
+            return name, time.monotonic() - t0
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(services)) as pool:
+            futures = [pool.submit(bring_up, item) for item in services.items()]
+            errors: list[BaseException] = []
+            for future in futures:
+                try:
+                    name, seconds = future.result()
+                    self.timings.services[name] = seconds
+                except BaseException as exc:  # noqa: BLE001 - report every failed service
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
+        self.timings.services_total = time.monotonic() - started
+
+    @property
+    def endpoint_url(self) -> str:
+        assert self.emulator is not None
+        return self.emulator.endpoint.url
+
+    def _deploy(self) -> None:
+        package = build_lambda_package(self.run_dir.path / "build" / "pipeline.zip")
+        terraform = Terraform(LOCAL_ENV, self.run_dir.sub("terraform"))
+        variables = {
+            "aws_endpoint": self.endpoint_url,
+            "emulator": self.backend,
+            "package_path": str(package),
+        }
+        for name, service in self.support.items():
+            variables[f"{name}_url"] = service.endpoint.url
+        self.say(f"harness: terraform apply of terraform/envs/local on {self.backend} ...")
+        terraform.init()
+        terraform.apply(variables)
+        self.stack = stack_from_show_json(terraform.show_json())
+        self.timings.terraform_init = terraform.timings.get("init", 0.0)
+        self.timings.terraform_apply = terraform.timings.get("apply", 0.0)
+        self.say(
+            f"harness: applied in {self.timings.terraform_apply:.1f}s: {len(self.stack.functions)} functions, "
+            f"{len(self.stack.queues)} queues, {len(self.stack.rules)} rules, {len(self.stack.buckets)} buckets"
+        )
+
+    def _start_compute(self) -> None:
+        t0 = time.monotonic()
+        done = takeover.take_over_compute(
+            self.stack, {n: self.client(n) for n in ("lambda", "events", "sqs")}
+        )
+        self.timings.takeover = time.monotonic() - t0
+        self.timeline.add("takeover", self.clock.iso(), summary=json.loads(takeover.describe(done)))
+        self.runtime = LambdaRuntime(
+            self.stack.functions,
+            RuntimeSettings(endpoint_url=self.endpoint_url, region=REGION, clock_file=self.clock.file),
+            self.run_dir.sub("lambda"),
+            virtual_now=self.clock.iso,
+            on_invocation=self._record_invocation,
+        )
+        for mapping in self.stack.event_source_mappings:
+            queue = self.stack.queue_by_arn(mapping.source_arn)
+            if queue is None:
+                raise HarnessError(
+                    f"event-source mapping {mapping.address} reads {mapping.source_arn}, not a queue of this stack"
+                )
+            self.mappings.append(
+                SqsEventSourceMapping(
+                    mapping, queue, self.client("sqs"), self.runtime, REGION, self.compress_wait
+                )
+            )
+        self.taps = [
+            EventBridgeLambdaTarget(tap, self.client("sqs"), self.runtime) for tap in done.lambda_taps
+        ]
+        for poller in [*self.mappings, *self.taps]:
+            poller.start()
+
+    def stop(self) -> None:
+        for poller in [*self.mappings, *self.taps]:
+            with contextlib.suppress(Exception):
+                poller.stop()
+        if self.runtime is not None:
+            self.runtime.stop()
+        services = [*self.support.values(), *([self.emulator] if self.emulator else [])]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
+            list(pool.map(_stop_quietly, services))
+        self.mappings, self.taps, self.support, self.emulator = [], [], {}, None
+
+    def __enter__(self) -> HarnessSession:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- clients and events -------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.session.Session().client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=self.endpoint_url,
+                region_name=REGION,
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+                config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}),
+            )
+        return self._clients[service]
+
+    def _record_invocation(self, invocation: Invocation) -> None:
+        self.timeline.add(
+            "invoke",
+            invocation.virtual_time,
+            function=invocation.function,
+            source=invocation.source,
+            outcome=invocation.outcome,
+            ms=round(invocation.duration_ms, 1),
+            **(
+                {"error": f"{invocation.error_type}: {invocation.error_message}"} if not invocation.ok else {}
+            ),
+        )
+
+    def compress_wait(self, delta: timedelta, reason: str) -> None:
+        self.clock.advance(delta)
+        self.timeline.add("clock.compress", self.clock.iso(), seconds=delta.total_seconds(), reason=reason)
+
+    # -- data ---------------------------------------------------------------------------
+
+    def _pollers(self) -> list[SqsEventSourceMapping | EventBridgeLambdaTarget]:
+        return [*self.mappings, *self.taps]
+
+    def reset_data(self, clock_start: datetime | None = None) -> None:
+        """Empty every bucket and queue of the stack; keep the infrastructure."""
+        for poller in self._pollers():
+            poller.pause()
+        try:
+            s3 = self.client("s3")
+            for bucket in self.stack.buckets:
+                self._empty_bucket(s3, bucket)
+            urls = [q.url for q in self.stack.queues.values()] + [t.queue_url for t in self.taps]
+            for url in urls:
+                self._empty_queue(url)
+            if self.runtime is not None:
+                self.runtime.reset_records()
+            self.timeline.clear()
+            self.clock.set(clock_start or datetime.now().astimezone().replace(microsecond=0))
+        finally:
+            for poller in self._pollers():
+                poller.resume()
+
+    @staticmethod
+    def _empty_bucket(s3: Any, bucket: str) -> None:
+        paginator = s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket):
+            entries = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            ]
+            for start in range(0, len(entries), 1000):
+                s3.delete_objects(
+                    Bucket=bucket, Delete={"Objects": entries[start : start + 1000], "Quiet": True}
+                )
+
+    def _empty_queue(self, url: str) -> None:
+        sqs = self.client("sqs")
+        try:
+            sqs.purge_queue(QueueUrl=url)
+        except sqs.exceptions.PurgeQueueInProgress:
+            pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+                "Messages", []
+            )
+            if not messages and self.queue_depth(url) == 0:
+                return
+            for m in messages:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def queue_depth(self, url: str) -> int:
+        attrs = self.client("sqs").get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+    def peek_messages(self, url: str) -> list[dict[str, Any]]:
+        """A queue's messages without receiving them (so receive counts stay untouched)."""
+        quoted = urllib.parse.quote(url, safe="")
+        if self.backend == "moto":
+            address = f"{self.endpoint_url}/moto-api/harness/sqs-messages?QueueUrl={quoted}"
+        else:
+            address = (
+                f"{self.endpoint_url}/_aws/sqs/messages?QueueUrl={quoted}&ShowInvisible=true&ShowDelayed=true"
+            )
+        request = urllib.request.Request(address, headers={"Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            data = json.loads(response.read())
+        if "Messages" in data:
+            return list(data["Messages"])
+        result = data.get("ReceiveMessageResponse", {}).get("ReceiveMessageResult") or {}
+        messages = result.get("Message") or []
+        messages = messages if isinstance(messages, list) else [messages]
+        for m in messages:
+            attrs = m.get("Attribute") or []
+            if isinstance(attrs, list):
+                m["Attributes"] = {a["Name"]: a["Value"] for a in attrs}
+        return messages
+
+    # -- quiescence ---------------------------------------------------------------------
+
+    def in_flight(self) -> list[str]:
+        """What is still moving: running invocations, busy pollers, messages on consumed queues."""
+        busy: list[str] = []
+        if self.runtime is not None and self.runtime.busy:
+            busy.append("invocation running")
+        for poller in self._pollers():
+            if poller.in_flight:
+                busy.append("poller busy")
+        for mapping in self.mappings:
+            depth = self.queue_depth(mapping.queue.url)
+            if depth:
+                busy.append(f"{depth} message(s) on {mapping.queue.name}")
+        for tap in self.taps:
+            depth = self.queue_depth(tap.queue_url)
+            if depth:
+                busy.append(f"{depth} event(s) for {tap.tap.function_name}")
+        return busy
+
+    def await_quiet(self, timeout: float = 30.0) -> float:
+        """Block until nothing is in flight for a settle period; returns the seconds it took."""
+        settle = 0.3 if self.backend == "moto" else 1.0
+        started = time.monotonic()
+        quiet_since: float | None = None
+        while True:
+            busy = self.in_flight()
+            now = time.monotonic()
+            if not busy:
+                quiet_since = quiet_since or now
+                if now - quiet_since >= settle:
+                    return now - started
+            else:
+                quiet_since = None
+            if now - started > timeout:
+                raise TimeoutError(f"not quiet after {timeout:.0f}s: {', '.join(busy)}")
+            time.sleep(0.05)

@@ -1,0 +1,1 @@
+"""Pieces every flow shares: configuration, AWS clients, logging, clock, idempotency."""

@@ -1,0 +1,102 @@
+# The stack the harness applies to the local AWS emulator (moto server or LocalStack).
+# Same modules as envs/aws; only the provider and the backend-bound variables differ.
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    aws = { source = "hashicorp/aws", version = "5.100.0" }
+  }
+  backend "local" {}
+}
+
+variable "aws_endpoint" {
+  description = "URL of the AWS emulator, e.g. http://127.0.0.1:4566."
+  type        = string
+}
+variable "emulator" {
+  description = "Which emulator serves the AWS APIs: moto or localstack."
+  type        = string
+  default     = "moto"
+  validation {
+    condition     = contains(["moto", "localstack"], var.emulator)
+    error_message = "emulator must be moto or localstack."
+  }
+}
+variable "package_path" {
+  description = "Zip of the pipeline package built by the harness."
+  type        = string
+}
+variable "rabbitmq_url" {
+  description = "amqp:// URL of the harness's RabbitMQ (stands in for Amazon MQ)."
+  type        = string
+  default     = ""
+}
+variable "redis_url" {
+  description = "redis:// URL of the harness's Redis (stands in for ElastiCache)."
+  type        = string
+  default     = ""
+}
+variable "postgres_url" {
+  description = "postgresql:// URL of the harness's PostgreSQL (stands in for RDS)."
+  type        = string
+  default     = ""
+}
+
+locals {
+  # What each emulator can create. Resource types a backend lacks are skipped here and the
+  # harness binds the flow to its own service instead (RabbitMQ, Redis, PostgreSQL).
+  capabilities = {
+    moto       = { elasticache = false, pipes = true, ecs = true, mq = true, rds = true }
+    localstack = { elasticache = false, pipes = false, ecs = false, mq = false, rds = false }
+  }[var.emulator]
+  services = [
+    "cloudwatch", "dynamodb", "ec2", "ecr", "ecs", "efs", "elasticache", "events", "iam",
+    "lambda", "logs", "mq", "pipes", "rds", "s3", "scheduler", "secretsmanager", "sns", "sqs",
+    "ssm", "sts",
+  ]
+  tags = { Project = "pipeline-harness", Environment = "local" }
+}
+
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+  endpoints {
+    cloudwatch     = var.aws_endpoint
+    dynamodb       = var.aws_endpoint
+    ec2            = var.aws_endpoint
+    ecr            = var.aws_endpoint
+    ecs            = var.aws_endpoint
+    efs            = var.aws_endpoint
+    elasticache    = var.aws_endpoint
+    events         = var.aws_endpoint
+    iam            = var.aws_endpoint
+    lambda         = var.aws_endpoint
+    logs           = var.aws_endpoint
+    mq             = var.aws_endpoint
+    pipes          = var.aws_endpoint
+    rds            = var.aws_endpoint
+    s3             = var.aws_endpoint
+    scheduler      = var.aws_endpoint
+    secretsmanager = var.aws_endpoint
+    sns            = var.aws_endpoint
+    sqs            = var.aws_endpoint
+    ssm            = var.aws_endpoint
+    sts            = var.aws_endpoint
+  }
+}
+
+module "refiner" {
+  source        = "../../modules/refiner_flow"
+  package_path  = var.package_path
+  force_destroy = true
+  tags          = local.tags
+}
+
+output "emulator" { value = var.emulator }
+output "capabilities" { value = local.capabilities }
+output "refiner" { value = module.refiner }

@@ -1,0 +1,157 @@
+"""`harness`: the command line of the local-first pipeline harness.
+
+    harness run [PATHS] [-k EXPR] [-n N] [--backend moto|localstack]   run scenarios (pytest)
+    harness validate [PATHS]                                          check scenario files
+    harness list [PATHS]                                              scenarios with tags
+    harness up [--backend B]        start services, apply Terraform, keep running (Ctrl-C stops)
+    harness setup localstack        install LocalStack (Python 3.13 venv, DynamoDB Local)
+    harness sweep                   stop processes left behind by killed runs
+
+User mistakes (a malformed scenario, a missing binary, a taken port, a Terraform error)
+print one message and exit 1 or 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from harness.errors import HarnessError, ScenarioError
+from harness.paths import REPO_ROOT
+
+SCENARIOS = REPO_ROOT / "scenarios"
+
+
+def _scenario_files(paths: Iterable[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths or [str(SCENARIOS)]:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise HarnessError(f"{raw}: no such file or directory")
+    return files
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.scenario.model import load_scenario
+
+    files = _scenario_files(args.paths)
+    errors = 0
+    for file in files:
+        try:
+            load_scenario(file)
+        except ScenarioError as exc:
+            errors += 1
+            print(exc, file=sys.stderr)
+    print(f"{len(files) - errors} valid, {errors} invalid of {len(files)} scenario file(s)")
+    return 1 if errors else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.scenario.model import load_scenario
+
+    for file in _scenario_files(args.paths):
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            print(f"{file}  INVALID: {exc.message}")
+            continue
+        tags = ",".join([scenario.header.flow, *scenario.header.tags])
+        print(f"{file.relative_to(REPO_ROOT) if file.is_relative_to(REPO_ROOT) else file}  [{tags}]  {scenario.name}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    argv = [sys.executable, "-m", "pytest", *(args.paths or [str(SCENARIOS)])]
+    if args.k:
+        argv += ["-k", args.k]
+    if args.n:
+        argv += ["-n", str(args.n)]
+    if args.backend:
+        argv += ["--backend", args.backend]
+    return subprocess.call([*argv, *extra], cwd=REPO_ROOT)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from harness.session import HarnessSession
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with HarnessSession(args.backend, label="up") as session:
+        print(f"AWS_ENDPOINT_URL={session.endpoint_url}")
+        for name, service in session.support.items():
+            print(f"{name}: {service.endpoint.url}")
+        print("compute is running; Ctrl-C stops everything")
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from harness.services.localstack_setup import ensure_localstack
+
+    install = ensure_localstack(force=args.force)
+    print(f"LocalStack ready: {install}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from harness.services.process import sweep_stale_runs
+
+    killed = sweep_stale_runs()
+    print(f"stopped {len(killed)} leftover process group(s)" + (": " + ", ".join(killed) if killed else ""))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="local-first harness for the AWS data pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run scenarios (extra arguments go to pytest)")
+    run.add_argument("paths", nargs="*")
+    run.add_argument("-k", help="only scenarios matching this pytest expression")
+    run.add_argument("-n", type=int, help="parallel workers, each with its own stack")
+    run.add_argument("--backend", choices=["moto", "localstack"])
+    validate = sub.add_parser("validate", help="check scenario files; report every error")
+    validate.add_argument("paths", nargs="*")
+    listing = sub.add_parser("list", help="list scenarios with their tags")
+    listing.add_argument("paths", nargs="*")
+    up = sub.add_parser("up", help="start services and the stack, keep them running")
+    up.add_argument("--backend", choices=["moto", "localstack"])
+    setup = sub.add_parser("setup", help="install an optional backend")
+    setup.add_argument("what", choices=["localstack"])
+    setup.add_argument("--force", action="store_true")
+    sub.add_parser("sweep", help="stop processes left behind by killed runs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    handlers = {"validate": cmd_validate, "list": cmd_list, "up": cmd_up, "setup": cmd_setup, "sweep": cmd_sweep}
+    try:
+        if args.command == "run":
+            return cmd_run(args, extra)
+        return handlers[args.command](args)
+    except HarnessError as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("harness: interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""YAML parsing that remembers where every key and value came from (file, line, column).
+
+Errors about a scenario must point at the exact line, so the loader keeps the PyYAML node
+marks for every path in the document, and rejects duplicate keys (which plain PyYAML
+silently resolves to the last one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import ScenarioError
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class SourceMap:
+    file: str
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path_, prefer_key: bool = False) -> tuple[int | None, int | None]:
+        """Line and column (1-based) of the deepest known part of `path`."""
+        for end in range(len(path), -1, -1):
+            prefix = tuple(path[:end])
+            table = (self.keys, self.values) if prefer_key else (self.values, self.keys)
+            for marks in table:
+                if prefix in marks:
+                    return marks[prefix]
+        return None, None
+
+    def error(self, path: Path_, message: str, *, hint: str | None = None, prefer_key: bool = False) -> ScenarioError:
+        line, column = self.locate(path, prefer_key=prefer_key)
+        return ScenarioError(message, file=self.file, line=line, column=column, hint=hint)
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _walk(node: yaml.Node, path: Path_, source: SourceMap) -> None:
+    source.values[path] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, tuple[int, int]] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key == "<<":
+                continue  # merge key: its entries are reported where they are defined
+            if key in seen:
+                line, column = _mark(key_node)
+                raise ScenarioError(
+                    f"duplicate key `{key}` (first defined on line {seen[key][0]})",
+                    file=source.file,
+                    line=line,
+                    column=column,
+                )
+            seen[key] = _mark(key_node)
+            source.keys[(*path, key)] = _mark(key_node)
+            _walk(value_node, (*path, key), source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), source)
+
+
+def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
+    source = SourceMap(file)
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise ScenarioError("the file is empty", file=file, line=1)
+            _walk(node, (), source)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ScenarioError(f"YAML syntax error: {problem}", file=file, line=line, column=column) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"YAML error: {exc}", file=file) from None
+    return data, source
+
+
+def load_yaml_file(path: Path) -> tuple[Any, SourceMap]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text: {exc.reason}", file=str(path)) from None
+    return load_yaml(text, str(path))

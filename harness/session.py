@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -63,8 +64,10 @@ class HarnessSession:
         *,
         label: str = "session",
         support_services: bool = True,
+        config_dir: Path = LOCAL_ENV,
         say: Callable[[str], None] = print,
     ) -> None:
+        self.config_dir = config_dir
         self.backend = backends.selected_backend(backend)
         self.label = label
         self.want_support = support_services
@@ -131,7 +134,7 @@ class HarnessSession:
 
     def _deploy(self) -> None:
         package = build_lambda_package(self.run_dir.path / "build" / "pipeline.zip")
-        terraform = Terraform(LOCAL_ENV, self.run_dir.sub("terraform"))
+        terraform = Terraform(self.config_dir, self.run_dir.sub("terraform"))
         variables = {
             "aws_endpoint": self.endpoint_url,
             "emulator": self.backend,
@@ -139,7 +142,8 @@ class HarnessSession:
         }
         for name, service in self.support.items():
             variables[f"{name}_url"] = service.endpoint.url
-        self.say(f"harness: terraform apply of terraform/envs/local on {self.backend} ...")
+        shown = self.config_dir.relative_to(REPO_ROOT) if self.config_dir.is_relative_to(REPO_ROOT) else self.config_dir
+        self.say(f"harness: terraform apply of {shown} on {self.backend} ...")
         terraform.init()
         terraform.apply(variables)
         self.stack = stack_from_show_json(terraform.show_json())

@@ -97,6 +97,13 @@ module "refiner" {
   tags          = local.tags
 }
 
+module "cache" {
+  source    = "../../modules/cache"
+  create    = local.capabilities.elasticache
+  local_url = var.redis_url
+}
+
 output "emulator" { value = var.emulator }
+output "cache_url" { value = module.cache.url }
 output "capabilities" { value = local.capabilities }
 output "refiner" { value = module.refiner }

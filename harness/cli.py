@@ -3,7 +3,8 @@
     harness run [PATHS] [-k EXPR] [-n N] [--backend moto|localstack]   run scenarios (pytest)
     harness validate [PATHS]                                          check scenario files
     harness list [PATHS]                                              scenarios with tags
-    harness up [--backend B]        start services, apply Terraform, keep running (Ctrl-C stops)
+    harness up [--backend B] [--services-only]
+                                    start services, apply Terraform, keep running (Ctrl-C stops)
     harness setup localstack        install LocalStack (Python 3.13 venv, DynamoDB Local)
     harness sweep                   stop processes left behind by killed runs
 
@@ -65,7 +66,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{file}  INVALID: {exc.message}")
             continue
         tags = ",".join([scenario.header.flow, *scenario.header.tags])
-        print(f"{file.relative_to(REPO_ROOT) if file.is_relative_to(REPO_ROOT) else file}  [{tags}]  {scenario.name}")
+        print(
+            f"{file.relative_to(REPO_ROOT) if file.is_relative_to(REPO_ROOT) else file}  [{tags}]  {scenario.name}"
+        )
     return 0
 
 
@@ -85,11 +88,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with HarnessSession(args.backend, label="up") as session:
+    session = HarnessSession(args.backend, label="up", deploy=not args.services_only)
+    with session:
         print(f"AWS_ENDPOINT_URL={session.endpoint_url}")
         for name, service in session.support.items():
             print(f"{name}: {service.endpoint.url}")
-        print("compute is running; Ctrl-C stops everything")
+        print("running; Ctrl-C stops everything", flush=True)
         try:
             while not stop.wait(0.5):
                 pass
@@ -115,7 +119,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description="local-first harness for the AWS data pipeline")
+    parser = argparse.ArgumentParser(
+        prog="harness", description="local-first harness for the AWS data pipeline"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios (extra arguments go to pytest)")
     run.add_argument("paths", nargs="*")
@@ -128,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("paths", nargs="*")
     up = sub.add_parser("up", help="start services and the stack, keep them running")
     up.add_argument("--backend", choices=["moto", "localstack"])
+    up.add_argument("--services-only", action="store_true", help="start the services, skip Terraform")
     setup = sub.add_parser("setup", help="install an optional backend")
     setup.add_argument("what", choices=["localstack"])
     setup.add_argument("--force", action="store_true")
@@ -140,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    handlers = {"validate": cmd_validate, "list": cmd_list, "up": cmd_up, "setup": cmd_setup, "sweep": cmd_sweep}
+    handlers = {
+        "validate": cmd_validate,
+        "list": cmd_list,
+        "up": cmd_up,
+        "setup": cmd_setup,
+        "sweep": cmd_sweep,
+    }
     try:
         if args.command == "run":
             return cmd_run(args, extra)

@@ -65,9 +65,11 @@ class HarnessSession:
         label: str = "session",
         support_services: bool = True,
         config_dir: Path = LOCAL_ENV,
+        deploy: bool = True,
         say: Callable[[str], None] = print,
     ) -> None:
         self.config_dir = config_dir
+        self.want_deploy = deploy
         self.backend = backends.selected_backend(backend)
         self.label = label
         self.want_support = support_services
@@ -89,8 +91,9 @@ class HarnessSession:
     def start(self) -> HarnessSession:
         try:
             self._start_services()
-            self._deploy()
-            self._start_compute()
+            if self.want_deploy:
+                self._deploy()
+                self._start_compute()
         except BaseException:
             self.stop()
             raise
@@ -142,7 +145,11 @@ class HarnessSession:
         }
         for name, service in self.support.items():
             variables[f"{name}_url"] = service.endpoint.url
-        shown = self.config_dir.relative_to(REPO_ROOT) if self.config_dir.is_relative_to(REPO_ROOT) else self.config_dir
+        shown = (
+            self.config_dir.relative_to(REPO_ROOT)
+            if self.config_dir.is_relative_to(REPO_ROOT)
+            else self.config_dir
+        )
         self.say(f"harness: terraform apply of {shown} on {self.backend} ...")
         terraform.init()
         terraform.apply(variables)

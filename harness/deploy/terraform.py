@@ -39,12 +39,16 @@ def cli_config_file() -> Path:
 
 
 def terraform_binary() -> str:
-    found = shutil.which("terraform") or (
-        "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
-    )
+    """The terraform program: $HARNESS_TERRAFORM, else `terraform` on PATH."""
+    configured = os.environ.get("HARNESS_TERRAFORM")
+    found = configured if configured and os.access(configured, os.X_OK) else None
+    if not configured:
+        found = shutil.which("terraform")
     if not found:
         raise MissingBinaryError(
-            "terraform", "`terraform` is not installed", hint="install Terraform >= 1.5 and put it on PATH"
+            "terraform",
+            f"`{configured or 'terraform'}` is not installed or not executable",
+            hint="install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) and put it on PATH",
         )
     return found
 

@@ -30,7 +30,9 @@ def test_first_receive_is_counted_once(session: HarnessSession) -> None:
     session.client("sqs").send_message(QueueUrl=queue.url, MessageBody="poison")
     session.await_quiet(30)
     assert session.runtime is not None
-    counts = [i.event["Records"][0]["attributes"]["ApproximateReceiveCount"] for i in session.runtime.invocations]
+    counts = [
+        i.event["Records"][0]["attributes"]["ApproximateReceiveCount"] for i in session.runtime.invocations
+    ]
     assert counts == ["1", "2", "3", "4", "5"]
 
 

@@ -55,13 +55,13 @@ def terraform_binary() -> str:
 
 def summarize_error(output: str) -> str:
     """The `Error:` blocks of Terraform's output (with their `on file line N` lines)."""
-    text = _ANSI.sub("", output)
-    blocks = re.findall(r"Error: .*?(?=\n\S|\n\n[│╵]|\Z)", text, flags=re.S)
-    lines: list[str] = []
-    for block in blocks or [text.strip()[-2000:]]:
-        cleaned = "\n".join(line.strip("│╷╵ ").rstrip() for line in block.splitlines())
-        lines.append(cleaned.strip())
-    return "\n".join(dict.fromkeys(lines))
+    # Coloured output draws a box (╷ │ ╵) around each diagnostic: drop it first.
+    lines = [re.sub(r"^\s*[│╷╵]\s?", "", line).rstrip() for line in _ANSI.sub("", output).splitlines()]
+    text = "\n".join(lines)
+    blocks = re.findall(r"^Error: .*?(?=^Error: |^Warning: |\Z)", text, flags=re.S | re.M)
+    kept = ["\n".join(ln.strip() for ln in block.splitlines() if ln.strip()) for block in blocks]
+    kept = kept or [text.strip()[-2000:]]
+    return "\n\n".join(dict.fromkeys(kept))
 
 
 @dataclass

@@ -34,17 +34,43 @@ class SourceMap:
                     return marks[prefix]
         return None, None
 
-    def error(self, path: Path_, message: str, *, hint: str | None = None, prefer_key: bool = False) -> ScenarioError:
+    def error(
+        self, path: Path_, message: str, *, hint: str | None = None, prefer_key: bool = False
+    ) -> ScenarioError:
         line, column = self.locate(path, prefer_key=prefer_key)
         return ScenarioError(message, file=self.file, line=line, column=column, hint=hint)
+
+
+# Bounds the work a document can cause through aliases ("billion laughs"): a scenario is
+# small, so a few hundred thousand nodes visited means an alias bomb, not a real file.
+MAX_NODES = 200_000
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose value errors (an impossible date) carry the node's line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"invalid value: {exc}", node.start_mark) from None
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _walk(node: yaml.Node, path: Path_, source: SourceMap) -> None:
-    source.values[path] = _mark(node)
+def _walk(node: yaml.Node, path: Path_, source: SourceMap, active: set[int], budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise source.error(path, f"the document expands to more than {MAX_NODES} nodes (an alias bomb?)")
+    if id(node) in active:
+        line, column = _mark(node)
+        raise ScenarioError("an alias refers to the node that contains it", file=source.file, line=line, column=column)
+    source.values.setdefault(path, _mark(node))
+    if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        return
+    active.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, tuple[int, int]] = {}
         for key_node, value_node in node.value:
@@ -60,22 +86,23 @@ def _walk(node: yaml.Node, path: Path_, source: SourceMap) -> None:
                     column=column,
                 )
             seen[key] = _mark(key_node)
-            source.keys[(*path, key)] = _mark(key_node)
-            _walk(value_node, (*path, key), source)
-    elif isinstance(node, yaml.SequenceNode):
+            source.keys.setdefault((*path, key), _mark(key_node))
+            _walk(value_node, (*path, key), source, active, budget)
+    else:
         for index, item in enumerate(node.value):
-            _walk(item, (*path, index), source)
+            _walk(item, (*path, index), source, active, budget)
+    active.discard(id(node))
 
 
 def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     source = SourceMap(file)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 raise ScenarioError("the file is empty", file=file, line=1)
-            _walk(node, (), source)
+            _walk(node, (), source, set(), [MAX_NODES])
             data = loader.construct_document(node)
         finally:
             loader.dispose()

@@ -16,14 +16,18 @@ SCENARIOS = sorted((REPO_ROOT / "scenarios").rglob("*.yaml"))
 
 
 def test_committed_schema_is_current() -> None:
-    assert SCHEMA_PATH.read_text() == render(), "run `python -m harness.scenario.schema` and commit schema.json"
+    assert SCHEMA_PATH.read_text() == render(), (
+        "run `python -m harness.scenario.schema` and commit schema.json"
+    )
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenarios_match_the_schema(path: Path) -> None:
     document = yaml.safe_load(path.read_text())
     # YAML gives datetimes; the schema sees the ISO strings an editor sees.
-    jsonschema.validate(json.loads(json.dumps(document, default=lambda d: d.isoformat())), json.loads(SCHEMA_PATH.read_text()))
+    jsonschema.validate(
+        json.loads(json.dumps(document, default=lambda d: d.isoformat())), json.loads(SCHEMA_PATH.read_text())
+    )
 
 
 def test_schema_rejects_an_unknown_step() -> None:

@@ -32,6 +32,7 @@ from harness.errors import HarnessError
 from harness.paths import REPO_ROOT
 from harness.report.timeline import Timeline
 from harness.runtime.lambda_runtime import Invocation, LambdaRuntime, RuntimeSettings
+from harness.runtime.poller import QueuePoller
 from harness.runtime.rule_targets import EventBridgeLambdaTarget
 from harness.runtime.sqs_event_source import SqsEventSourceMapping
 from harness.services.base import Service
@@ -156,9 +157,10 @@ class HarnessSession:
         self.stack = stack_from_show_json(terraform.show_json())
         self.timings.terraform_init = terraform.timings.get("init", 0.0)
         self.timings.terraform_apply = terraform.timings.get("apply", 0.0)
+        st = self.stack
         self.say(
-            f"harness: applied in {self.timings.terraform_apply:.1f}s: {len(self.stack.functions)} functions, "
-            f"{len(self.stack.queues)} queues, {len(self.stack.rules)} rules, {len(self.stack.buckets)} buckets"
+            f"harness: applied in {self.timings.terraform_apply:.1f}s: {len(st.functions)} functions, "
+            f"{len(st.queues)} queues, {len(st.rules)} rules, {len(st.buckets)} buckets"
         )
 
     def _start_compute(self) -> None:
@@ -179,7 +181,8 @@ class HarnessSession:
             queue = self.stack.queue_by_arn(mapping.source_arn)
             if queue is None:
                 raise HarnessError(
-                    f"event-source mapping {mapping.address} reads {mapping.source_arn}, not a queue of this stack"
+                    f"event-source mapping {mapping.address} reads {mapping.source_arn}, "
+                    "which is not a queue of this stack"
                 )
             self.mappings.append(
                 SqsEventSourceMapping(
@@ -189,11 +192,11 @@ class HarnessSession:
         self.taps = [
             EventBridgeLambdaTarget(tap, self.client("sqs"), self.runtime) for tap in done.lambda_taps
         ]
-        for poller in [*self.mappings, *self.taps]:
+        for poller in self._pollers():
             poller.start()
 
     def stop(self) -> None:
-        for poller in [*self.mappings, *self.taps]:
+        for poller in self._pollers():
             with contextlib.suppress(Exception):
                 poller.stop()
         if self.runtime is not None:
@@ -242,7 +245,7 @@ class HarnessSession:
 
     # -- data ---------------------------------------------------------------------------
 
-    def _pollers(self) -> list[SqsEventSourceMapping | EventBridgeLambdaTarget]:
+    def _pollers(self) -> list[QueuePoller]:
         return [*self.mappings, *self.taps]
 
     def reset_data(self, clock_start: datetime | None = None) -> None:

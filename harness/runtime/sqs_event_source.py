@@ -14,14 +14,13 @@ so five retries cost milliseconds, not 75 minutes.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from harness.deploy.stack import EventSourceMapping, Queue
 from harness.runtime.lambda_runtime import Invocation, LambdaRuntime
+from harness.runtime.poller import QueuePoller
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -78,7 +77,7 @@ def failed_message_ids(invocation: Invocation, mapping: EventSourceMapping, ids:
     return failed
 
 
-class SqsEventSourceMapping:
+class SqsEventSourceMapping(QueuePoller):
     """A poller thread for one mapping."""
 
     def __init__(
@@ -91,49 +90,16 @@ class SqsEventSourceMapping:
         compress_wait: Callable[[timedelta, str], None],
         poll_interval: float = 0.05,
     ) -> None:
+        super().__init__(f"esm-{queue.name}", poll_interval)
         self.mapping = mapping
         self.queue = queue
         self.sqs = sqs
         self.runtime = runtime
         self.region = region
         self.compress_wait = compress_wait
-        self.poll_interval = poll_interval
-        self.in_flight = False
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._paused = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"esm-{queue.name}", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def pause(self) -> None:
-        self._paused.set()
-        while self.in_flight:
-            time.sleep(0.01)
-
-    def resume(self) -> None:
-        self._paused.clear()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if self._paused.is_set() or not self.mapping.enabled:
-                time.sleep(self.poll_interval)
-                continue
-            self.in_flight = True
-            try:
-                handled = self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - the poller must survive emulator hiccups
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-                handled = False
-            finally:
-                self.in_flight = False
-            if not handled:
-                time.sleep(self.poll_interval)
+    def enabled(self) -> bool:
+        return self.mapping.enabled
 
     def poll_once(self) -> bool:
         response = self.sqs.receive_message(

@@ -82,6 +82,7 @@ def _object_has_tags(account_id: str, bucket: Any, key: Any) -> bool:
 
 
 def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+    event: Any
     from moto.events.models import events_backends
     from moto.s3.notifications import S3NotificationEvent
 
@@ -154,5 +155,5 @@ def apply() -> None:
     from moto.s3 import notifications
 
     EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = FULL_EVENT_TEMPLATE
-    notifications._send_event_bridge_message = _send_event_bridge_message  # type: ignore[assignment]
+    notifications._send_event_bridge_message = _send_event_bridge_message
     urls.url_paths["{0}/moto-api/harness/sqs-messages"] = peek_sqs_messages

@@ -32,7 +32,9 @@ def _read(ctx: ScenarioContext, bucket: str, key: str) -> bytes:
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except s3.exceptions.NoSuchKey:
         existing = _list_keys(ctx, bucket, key.rsplit("/", 1)[0] + "/" if "/" in key else "")
-        raise _fail(f"object s3://{bucket}/{key} does not exist", key, existing or "no objects there") from None
+        raise _fail(
+            f"object s3://{bucket}/{key} does not exist", key, existing or "no objects there"
+        ) from None
 
 
 @expectation
@@ -80,7 +82,9 @@ class JsonObject(Expectation):
         try:
             doc = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise _fail(f"s3://{self.bucket}/{self.key} is JSON", "valid JSON", f"{exc}: {raw[:200]!r}") from None
+            raise _fail(
+                f"s3://{self.bucket}/{self.key} is JSON", "valid JSON", f"{exc}: {raw[:200]!r}"
+            ) from None
         if self.length is not None and (not hasattr(doc, "__len__") or len(doc) != self.length):
             raise _fail(f"length of s3://{self.bucket}/{self.key}", self.length, doc)
         if self.equals is not None and doc != self.equals:
@@ -93,7 +97,9 @@ class JsonObject(Expectation):
             pattern = re.compile(self.items_match)
             items = doc if isinstance(doc, list) else []
             if not isinstance(doc, list) or any(not pattern.fullmatch(str(i)) for i in items):
-                raise _fail(f"items of s3://{self.bucket}/{self.key} matching /{self.items_match}/", "all", doc)
+                raise _fail(
+                    f"items of s3://{self.bucket}/{self.key} matching /{self.items_match}/", "all", doc
+                )
 
 
 @expectation
@@ -127,7 +133,9 @@ class QueueMessages(Expectation):
         messages = ctx.session.peek_messages(queue.url)
         bodies = [m.get("Body") for m in messages]
         if self.count is not None and len(messages) != self.count:
-            raise _fail(f"number of messages on {queue.name}", self.count, {"count": len(messages), "bodies": bodies})
+            raise _fail(
+                f"number of messages on {queue.name}", self.count, {"count": len(messages), "bodies": bodies}
+            )
         for m in messages:
             if self.body is not None and m.get("Body") != self.body:
                 raise _fail(f"body of a message on {queue.name}", self.body, m.get("Body"))
@@ -137,11 +145,15 @@ class QueueMessages(Expectation):
                 except json.JSONDecodeError:
                     doc = None
                 if not isinstance(doc, dict) or any(doc.get(k) != v for k, v in self.body_json.items()):
-                    raise _fail(f"JSON body of a message on {queue.name} contains", self.body_json, m.get("Body"))
+                    raise _fail(
+                        f"JSON body of a message on {queue.name} contains", self.body_json, m.get("Body")
+                    )
             if self.receive_count is not None:
                 actual = int((m.get("Attributes") or {}).get("ApproximateReceiveCount", -1))
                 if actual != self.receive_count:
-                    raise _fail(f"ApproximateReceiveCount of a message on {queue.name}", self.receive_count, actual)
+                    raise _fail(
+                        f"ApproximateReceiveCount of a message on {queue.name}", self.receive_count, actual
+                    )
 
 
 @expectation

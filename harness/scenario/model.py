@@ -107,15 +107,20 @@ def _parse_entries(
 def load_scenario(path: Path) -> Scenario:
     data, source = load_yaml_file(path)
     if not isinstance(data, dict):
-        raise ScenarioError("a scenario is a mapping with name, flow, steps and expect", file=str(path), line=1)
+        raise ScenarioError(
+            "a scenario is a mapping with name, flow, steps and expect", file=str(path), line=1
+        )
     try:
         header = Header.model_validate(data)
     except ValidationError as exc:
         _raise_validation(exc, Header, (), source)
         raise  # unreachable: _raise_validation always raises
     if header.flow not in FLOWS:
-        raise source.error(("flow",), f"unknown flow `{header.flow}`; expected one of: {', '.join(FLOWS)}",
-                           hint=_suggest(header.flow, list(FLOWS)))
+        raise source.error(
+            ("flow",),
+            f"unknown flow `{header.flow}`; expected one of: {', '.join(FLOWS)}",
+            hint=_suggest(header.flow, list(FLOWS)),
+        )
     if header.faults:
         raise source.error(("faults",), "`faults` are not supported yet (the chaos issue implements them)")
     steps = _parse_entries(header.steps, STEPS, "steps", source)  # type: ignore[arg-type]

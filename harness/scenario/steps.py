@@ -35,7 +35,9 @@ class PutObject(Step):
         data = self.body.encode() if self.body is not None else ctx.fixture(str(self.file)).read_bytes()
         extra = {"ContentType": self.content_type} if self.content_type else {}
         ctx.session.client("s3").put_object(Bucket=self.bucket, Key=self.key, Body=data, **extra)
-        ctx.session.timeline.add("put_object", ctx.session.clock.iso(), bucket=self.bucket, key=self.key, bytes=len(data))
+        ctx.session.timeline.add(
+            "put_object", ctx.session.clock.iso(), bucket=self.bucket, key=self.key, bytes=len(data)
+        )
 
 
 @step

@@ -39,7 +39,9 @@ def _rss_mib_of_groups(session: HarnessSession) -> float:
 
 
 def _median_ms(samples: list[float]) -> str:
-    return f"median {statistics.median(samples) * 1000:8.1f} ms  (min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f}, n={len(samples)})"
+    low, high = min(samples) * 1000, max(samples) * 1000
+    middle = statistics.median(samples) * 1000
+    return f"median {middle:8.1f} ms  (min {low:.1f}, max {high:.1f}, n={len(samples)})"
 
 
 def _time(fn: Callable[[], object], repeat: int) -> list[float]:
@@ -68,7 +70,8 @@ def main() -> None:
         print(f"session start (services + terraform + takeover): {startup:7.1f} s")
         for name, seconds in sorted(session.timings.services.items()):
             print(f"  {name:10s} ready in {seconds:6.2f} s")
-        print(f"  terraform init {session.timings.terraform_init:6.1f} s, apply {session.timings.terraform_apply:6.1f} s")
+        timings = session.timings
+        print(f"  terraform init {timings.terraform_init:6.1f} s, apply {timings.terraform_apply:6.1f} s")
         peak = _rss_mib_of_groups(session)
 
         print("reset_data (empty buckets and queues):  " + _median_ms(_time(session.reset_data, args.repeat)))

@@ -66,9 +66,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{file}  INVALID: {exc.message}")
             continue
         tags = ",".join([scenario.header.flow, *scenario.header.tags])
-        print(
-            f"{file.relative_to(REPO_ROOT) if file.is_relative_to(REPO_ROOT) else file}  [{tags}]  {scenario.name}"
-        )
+        shown = file.relative_to(REPO_ROOT) if file.is_relative_to(REPO_ROOT) else file
+        print(f"{shown}  [{tags}]  {scenario.name}")
     return 0
 
 

@@ -148,7 +148,8 @@ class ScenarioItem(pytest.Item):
         if isinstance(error, ExpectationFailed):
             session = _SessionHolder.session
             tail = session.timeline.tail(25) if session is not None else ""
-            return f"{self.path}: scenario {self.scenario.name!r} failed\n{error}\n\nlast timeline events:\n{tail}"
+            header = f"{self.path}: scenario {self.scenario.name!r} failed"
+            return f"{header}\n{error}\n\nlast timeline events:\n{tail}"
         if isinstance(error, HarnessError):
             return f"{self.path}: {error}"
         return str(super().repr_failure(excinfo))

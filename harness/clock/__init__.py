@@ -7,7 +7,7 @@ Components the harness runs read it through the file named by PIPELINE_CLOCK_FIL
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 

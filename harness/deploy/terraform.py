@@ -48,7 +48,7 @@ def terraform_binary() -> str:
         raise MissingBinaryError(
             "terraform",
             f"`{configured or 'terraform'}` is not installed or not executable",
-            hint="install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) and put it on PATH",
+            hint="install Terraform >= 1.5 and put it on PATH, or set HARNESS_TERRAFORM to its path",
         )
     return found
 

@@ -9,9 +9,10 @@ import time
 class QueuePoller:
     """A daemon thread calling `poll_once` until stopped; pausable for data resets.
 
-    `in_flight` is true while a poll (and the invocations it starts) is under way, which is
-    what quiescence checks read. Errors from the emulator are kept, not raised, so one
-    hiccup does not stop the flow.
+    `in_flight` is true from the moment a receive returned messages until they are handled,
+    which is what quiescence checks read (a message being received is already counted by the
+    queue as not visible, so an empty receive does not count as activity). Errors from the
+    emulator are kept, not raised, so one hiccup does not stop the flow.
     """
 
     def __init__(self, name: str, poll_interval: float = 0.05) -> None:
@@ -20,6 +21,7 @@ class QueuePoller:
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._paused = threading.Event()
+        self._polling = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def poll_once(self) -> bool:
@@ -37,25 +39,26 @@ class QueuePoller:
         self._thread.join(timeout=10)
 
     def pause(self) -> None:
+        """Stop polling; returns once any poll under way has finished."""
         self._paused.set()
-        while self.in_flight:
-            time.sleep(0.01)
+        with self._polling:
+            pass
 
     def resume(self) -> None:
         self._paused.clear()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            if self._paused.is_set() or not self.enabled():
-                time.sleep(self.poll_interval)
-                continue
-            self.in_flight = True
-            try:
-                handled = self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - the poller must survive emulator hiccups
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-                handled = False
-            finally:
-                self.in_flight = False
+            with self._polling:
+                if self._paused.is_set() or not self.enabled():
+                    handled = False
+                else:
+                    try:
+                        handled = self.poll_once()
+                    except Exception as exc:  # noqa: BLE001 - the poller must survive emulator hiccups
+                        self.errors.append(f"{type(exc).__name__}: {exc}")
+                        handled = False
+                    finally:
+                        self.in_flight = False
             if not handled:
                 time.sleep(self.poll_interval)

@@ -32,6 +32,7 @@ class EventBridgeLambdaTarget(QueuePoller):
         messages = self.sqs.receive_message(QueueUrl=self.tap.queue_url, MaxNumberOfMessages=10).get(
             "Messages", []
         )
+        self.in_flight = bool(messages)
         for message in messages:
             try:
                 event = json.loads(message["Body"])

@@ -112,6 +112,7 @@ class SqsEventSourceMapping(QueuePoller):
         messages = response.get("Messages", [])
         if not messages:
             return False
+        self.in_flight = True
         event = sqs_event(messages, self.queue.arn, self.region)
         invocation = self.runtime.invoke(
             self.mapping.function_name.split(":")[-1], event, source=f"sqs:{self.queue.name}"

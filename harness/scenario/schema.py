@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 from harness.scenario.model import FLOWS, Header
 from harness.scenario.vocabulary import EXPECTATIONS, STEPS, Spec
 

@@ -53,7 +53,9 @@ class _Loader(yaml.SafeLoader):
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, OverflowError) as exc:
-            raise yaml.constructor.ConstructorError(None, None, f"invalid value: {exc}", node.start_mark) from None
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid value: {exc}", node.start_mark
+            ) from None
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -66,7 +68,9 @@ def _walk(node: yaml.Node, path: Path_, source: SourceMap, active: set[int], bud
         raise source.error(path, f"the document expands to more than {MAX_NODES} nodes (an alias bomb?)")
     if id(node) in active:
         line, column = _mark(node)
-        raise ScenarioError("an alias refers to the node that contains it", file=source.file, line=line, column=column)
+        raise ScenarioError(
+            "an alias refers to the node that contains it", file=source.file, line=line, column=column
+        )
     source.values.setdefault(path, _mark(node))
     if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
         return

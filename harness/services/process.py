@@ -17,7 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.errors import MissingBinaryError
@@ -76,7 +76,7 @@ class RunDirectory:
     @classmethod
     def create(cls, label: str = "run") -> RunDirectory:
         sweep_stale_runs()
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = runs_root() / f"{stamp}-{label}-{os.getpid()}"
         path.mkdir(parents=True, exist_ok=True)
         (path / "pids").mkdir(exist_ok=True)
@@ -155,7 +155,7 @@ class ManagedProcess:
             argv = ["runuser", "-u", self.user, "--", *argv]
         log = self.log_path.open("ab")
         try:
-            self.popen = subprocess.Popen(  # noqa: S603
+            self.popen = subprocess.Popen(
                 argv,
                 env=self.env,
                 cwd=self.cwd,

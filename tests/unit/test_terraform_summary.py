@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from harness.deploy.terraform import summarize_error
 
 RED, BOLD, RESET, GREY = "\x1b[31m", "\x1b[1m", "\x1b[0m", "\x1b[90m"

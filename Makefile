@@ -51,9 +51,9 @@ test: venv system-deps setup-localstack lint
 	$(MAKE) e2e-localstack
 
 lint: venv
-	$(VENV)/bin/ruff check harness pipeline tests
-	$(VENV)/bin/ruff format --check harness pipeline tests
-	$(VENV)/bin/mypy harness pipeline
+	$(VENV)/bin/ruff check harness pipeline tests bench
+	$(VENV)/bin/ruff format --check harness pipeline tests bench
+	$(VENV)/bin/mypy harness pipeline bench
 
 bench: venv system-deps
 	$(PY) -m bench.e2e_bench

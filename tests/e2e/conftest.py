@@ -14,9 +14,15 @@ PITFALLS_STACK = Path(__file__).parent / "pitfalls_stack"
 
 
 def backends() -> list[str]:
-    """moto always; LocalStack when its setup has been run (CI runs it)."""
+    """moto always; LocalStack in CI and wherever `make setup-localstack` has run.
+
+    HARNESS_E2E_LOCALSTACK=0 or 1 overrides.
+    """
+    from harness.services.localstack_setup import installed
+
+    default = "1" if os.environ.get("CI") or installed() is not None else "0"
     chosen = ["moto"]
-    if os.environ.get("HARNESS_E2E_LOCALSTACK", "1" if os.environ.get("CI") else "0") == "1":
+    if os.environ.get("HARNESS_E2E_LOCALSTACK", default) == "1":
         chosen.append("localstack")
     return chosen
 

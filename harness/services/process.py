@@ -9,6 +9,7 @@ died without cleaning up (a killed test run, a closed terminal), so nothing is o
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -106,24 +107,32 @@ def _group_matches(pgid: int, argv0: str) -> bool:
 
 
 def sweep_stale_runs(root: Path | None = None) -> list[str]:
-    """Kill process groups left by runs whose owner process is gone; returns what it killed."""
+    """Kill process groups left by runs whose owner process is gone; returns what it killed.
+
+    Parallel workers start runs at the same moment, so sweeps are serialised with a lock
+    file and tolerate records that another sweep has already removed.
+    """
+    base = root or runs_root()
     killed: list[str] = []
-    for run in sorted((root or runs_root()).glob("*")):
-        owner_file = run / "owner.pid"
-        if not owner_file.exists():
-            continue
-        with contextlib.suppress(ValueError):
-            if _pid_alive(int(owner_file.read_text())):
+    with (base / ".sweep.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for run in sorted(p for p in base.glob("*") if p.is_dir()):
+            owner_file = run / "owner.pid"
+            try:
+                owner = int(owner_file.read_text())
+            except (OSError, ValueError):
                 continue
-        for record in (run / "pids").glob("*.json"):
-            with contextlib.suppress(ValueError, KeyError, OSError):
-                data = json.loads(record.read_text())
-                pgid = int(data["pgid"])
-                if _group_matches(pgid, data["argv"][0]):
-                    kill_group(pgid, grace=2.0)
-                    killed.append(f"{run.name}/{record.stem}")
-                record.unlink()
-        owner_file.unlink(missing_ok=True)
+            if _pid_alive(owner):
+                continue
+            for record in (run / "pids").glob("*.json"):
+                with contextlib.suppress(ValueError, KeyError, OSError):
+                    data = json.loads(record.read_text())
+                    pgid = int(data["pgid"])
+                    if _group_matches(pgid, data["argv"][0]):
+                        kill_group(pgid, grace=2.0)
+                        killed.append(f"{run.name}/{record.stem}")
+                    record.unlink()
+            owner_file.unlink(missing_ok=True)
     return killed
 
 

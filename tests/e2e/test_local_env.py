@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -48,3 +52,29 @@ def test_reset_data_keeps_infrastructure(session: HarnessSession) -> None:
     session.reset_data()
     assert s3.list_objects_v2(Bucket="data-repository").get("KeyCount", 0) == 0
     assert session.client("sqs").get_queue_url(QueueName="dibbs-ecr-RefinerInput")["QueueUrl"]
+
+
+def test_push_and_poller_scripts_against_the_stack(session: HarnessSession, tmp_path: Path) -> None:
+    """The seed's push script and poller as real commands, through the real flow."""
+    session.reset_data()
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": session.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    source = tmp_path / "notes.txt"
+    source.write_text("pushed by the seed's script\n")
+    push = subprocess.run(
+        [sys.executable, "-m", "pipeline.refiner.push", str(source)], env=env, capture_output=True, text=True
+    )
+    assert push.returncode == 0, push.stderr
+    assert "s3://data-repository/RefinerInput/notes.txt" in push.stdout
+    session.await_quiet(30)
+    poll = subprocess.run(
+        [sys.executable, "-m", "pipeline.refiner.poller", "--once"], env=env, capture_output=True, text=True
+    )
+    assert poll.returncode == 0, poll.stderr
+    assert "manifest RefinerComplete/notes.txt.json: 2 outputs" in poll.stdout
+    assert poll.stdout.count("pushed by the seed's script") == 2

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ScenarioError
-from harness.scenario import expectations, steps
 from harness.scenario.model import Scenario, load_scenario
 from harness.scenario.vocabulary import EXPECTATIONS, STEPS
 from harness.scenario.yaml_source import load_yaml
@@ -76,16 +75,16 @@ def test_valid_scenario_loads(tmp_path: Path) -> None:
         STEPS["send_message"],
     ]
     put, advance, quiet, send = scenario.steps
-    assert isinstance(put, steps.PutObject)
+    assert isinstance(put, STEPS["put_object"])
     assert (put.bucket, put.key, put.body, put.file) == (
         "data-repository",
         "RefinerInput/helloworld.txt",
         "hi",
         None,
     )
-    assert isinstance(advance, steps.Advance) and advance.by == "90m"
-    assert isinstance(quiet, steps.AwaitQuiet) and quiet.timeout == "20s"
-    assert isinstance(send, steps.SendMessage) and send.body == {"a": 1} and send.queue == "RefinerInput"
+    assert isinstance(advance, STEPS["advance"]) and advance.by == "90m"
+    assert isinstance(quiet, STEPS["await_quiet"]) and quiet.timeout == "20s"
+    assert isinstance(send, STEPS["send_message"]) and send.body == {"a": 1} and send.queue == "RefinerInput"
 
     assert [type(e) for e in scenario.expect] == [
         EXPECTATIONS["objects"],
@@ -95,16 +94,16 @@ def test_valid_scenario_loads(tmp_path: Path) -> None:
     ]
     objects, doc, empty, calls = scenario.expect
     assert (
-        isinstance(objects, expectations.Objects)
+        isinstance(objects, EXPECTATIONS["objects"])
         and objects.count == 2
         and objects.prefix == "RefinerOutput/"
     )
-    assert isinstance(doc, expectations.JsonObject) and doc.length == 2
-    assert isinstance(empty, expectations.QueueEmpty) and empty.name == "RefinerInput-dlq"
-    assert isinstance(calls, expectations.Invocations) and calls.outcome == "success" and calls.count == 1
+    assert isinstance(doc, EXPECTATIONS["json"]) and doc.length == 2
+    assert isinstance(empty, EXPECTATIONS["queue_empty"]) and empty.name == "RefinerInput-dlq"
+    assert isinstance(calls, EXPECTATIONS["invocations"]) and calls.outcome == "success" and calls.count == 1
 
     assert len(scenario.finally_steps) == 1
-    assert isinstance(scenario.finally_steps[0], steps.AwaitQuiet)
+    assert isinstance(scenario.finally_steps[0], STEPS["await_quiet"])
     assert scenario.finally_steps[0].timeout == "1s"
 
 
@@ -290,9 +289,9 @@ def test_shorthand_scalars_fill_the_shorthand_field(tmp_path: Path) -> None:
     text = HEADER + "steps:\n  - advance: 2m\n  - await_quiet: 5\n  - advance_to: 2026-02-01T00:00:00Z\n"
     scenario = load_scenario(write(tmp_path, text))
     advance, quiet, advance_to = scenario.steps
-    assert isinstance(advance, steps.Advance) and advance.by == "2m"
-    assert isinstance(quiet, steps.AwaitQuiet) and quiet.timeout == 5
-    assert isinstance(advance_to, steps.AdvanceTo)
+    assert isinstance(advance, STEPS["advance"]) and advance.by == "2m"
+    assert isinstance(quiet, STEPS["await_quiet"]) and quiet.timeout == 5
+    assert isinstance(advance_to, STEPS["advance_to"])
     assert advance_to.time == datetime(2026, 2, 1, tzinfo=UTC)
 
 

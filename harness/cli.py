@@ -2,6 +2,7 @@
 
     harness run [PATHS] [-k EXPR] [-n N] [--backend moto|localstack]   run scenarios (pytest)
     harness validate [PATHS]                                          check scenario files
+    harness new FLOW NAME                                             write a starter scenario
     harness list [PATHS]                                              scenarios with tags
     harness up [--backend B] [--services-only]
                                     start services, apply Terraform, keep running (Ctrl-C stops)
@@ -42,13 +43,13 @@ def _scenario_files(paths: Iterable[str]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.scenario.model import load_scenario
+    from harness.scenario.model import load_scenarios
 
     files = _scenario_files(args.paths)
     errors = 0
     for file in files:
         try:
-            load_scenario(file)
+            load_scenarios(file)
         except ScenarioError as exc:
             errors += 1
             print(exc, file=sys.stderr)
@@ -57,17 +58,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness.scenario.model import load_scenario
+    from harness.scenario.model import load_scenarios
 
     for file in _scenario_files(args.paths):
-        try:
-            scenario = load_scenario(file)
-        except ScenarioError as exc:
-            print(f"{file}  INVALID: {exc.message}")
-            continue
-        tags = ",".join([scenario.header.flow, *scenario.header.tags])
         shown = file.relative_to(REPO_ROOT) if file.is_relative_to(REPO_ROOT) else file
-        print(f"{shown}  [{tags}]  {scenario.name}")
+        try:
+            scenarios = load_scenarios(file)
+        except ScenarioError as exc:
+            print(f"{shown}  INVALID: {exc.message}")
+            continue
+        for scenario in scenarios:
+            tags = ",".join([scenario.header.flow, *scenario.header.tags])
+            case = f"[{scenario.case}]" if scenario.case else ""
+            print(f"{shown}  [{tags}]  {scenario.name}{case}")
     return 0
 
 
@@ -80,6 +83,50 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.backend:
         argv += ["--backend", args.backend]
     return subprocess.call([*argv, *extra], cwd=REPO_ROOT)
+
+
+STARTER = """\
+# yaml-language-server: $schema=../../harness/scenario/schema.json
+# A scenario reads like a test plan: set the scene, act, then say what must be true.
+# Every step and expectation is shown in scenarios/README.md; `harness validate` checks this file.
+name: {name}
+description: >
+  What this scenario proves, in a sentence or two.
+flow: {flow}
+tags: [new]
+clock: 2026-01-15T08:00:00Z        # the virtual time the scenario starts at
+steps:
+  # Drop an input: an inline body, or `file: <path under fixtures/>`.
+  - put_object: {{bucket: data-repository, key: RefinerInput/{slug}.txt, body: "hello"}}
+  # Wait until no message is in flight and no function runs (fails after the timeout).
+  - await_quiet: 30s
+expect:
+  # Outputs under a prefix: how many, their names, their content.
+  - objects: {{bucket: data-repository, prefix: RefinerOutput/, count: 2}}
+  # Nothing was dead-lettered.
+  - queue_empty: RefinerInput-dlq
+# faults:                           # inject failures, e.g.
+#   - fail_invocation: {{function: refiner, attempts: "1-2"}}
+"""
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    import re
+
+    from harness.scenario.model import FLOWS, load_scenarios
+
+    if args.flow not in FLOWS:
+        raise HarnessError(f"unknown flow {args.flow!r}", hint=f"choose one of: {', '.join(FLOWS)}")
+    slug = re.sub(r"[^a-z0-9]+", "_", args.name.lower()).strip("_") or "scenario"
+    target = SCENARIOS / args.flow / f"{slug}.yaml"
+    if target.exists():
+        raise HarnessError(f"{target} already exists", hint="choose another name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    name = args.name.replace('"', "'")
+    target.write_text(STARTER.format(name=name, flow=args.flow, slug=slug))
+    load_scenarios(target)  # the starter must itself be valid
+    print(f"wrote {target.relative_to(REPO_ROOT) if target.is_relative_to(REPO_ROOT) else target}")
+    return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -138,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("what", choices=["localstack"])
     setup.add_argument("--force", action="store_true")
     sub.add_parser("sweep", help="stop processes left behind by killed runs")
+    new = sub.add_parser("new", help="write a commented starter scenario")
+    new.add_argument("flow")
+    new.add_argument("name")
     return parser
 
 
@@ -152,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "up": cmd_up,
         "setup": cmd_setup,
         "sweep": cmd_sweep,
+        "new": cmd_new,
     }
     try:
         if args.command == "run":
@@ -163,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `harness list | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import pytest
 
 from harness.errors import ExpectationFailed, HarnessError, ScenarioError
 from harness.paths import REPO_ROOT
-from harness.scenario.model import Scenario, load_scenario
+from harness.scenario.model import Scenario, load_scenarios
 from harness.scenario.runner import run_scenario
 from harness.session import HarnessSession
 
@@ -103,16 +103,18 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
-            scenario = load_scenario(self.path)
+            scenarios = load_scenarios(self.path)
         except ScenarioError as exc:
             yield BrokenScenarioItem.from_parent(self, name=self.path.stem, error=exc)
             return
-        item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
-        for tag in [scenario.header.flow, *scenario.header.tags]:
-            marker = tag.replace("-", "_")
-            self.config.addinivalue_line("markers", f"{marker}: scenario tag")
-            item.add_marker(marker)
-        yield item
+        for scenario in scenarios:
+            name = f"{scenario.name}[{scenario.case}]" if scenario.case else scenario.name
+            item = ScenarioItem.from_parent(self, name=name, scenario=scenario)
+            for tag in [scenario.header.flow, *scenario.header.tags]:
+                marker = tag.replace("-", "_")
+                self.config.addinivalue_line("markers", f"{marker}: scenario tag")
+                item.add_marker(marker)
+            yield item
 
 
 class BrokenScenarioItem(pytest.Item):

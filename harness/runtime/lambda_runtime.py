@@ -192,6 +192,9 @@ class LambdaRuntime:
         self.on_invocation = on_invocation
         self.workers: dict[str, FunctionWorker] = {}
         self.invocations: list[Invocation] = []
+        # Consulted before each call: (function, attempt) -> a response to use instead of
+        # running the handler (handler faults), or None.
+        self.fault_hooks: list[Callable[[str, int], dict[str, Any] | None]] = []
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
         self._running = 0
@@ -231,9 +234,14 @@ class LambdaRuntime:
         with self._lock:
             self._running += 1
             self.invocations.append(invocation)
+        attempt = sum(1 for i in self.invocations if i.function == name)
+        injected = next((r for hook in self.fault_hooks if (r := hook(name, attempt)) is not None), None)
         started = time.monotonic()
         try:
-            response = worker.invoke(event, invocation.request_id, float(worker.function.timeout))
+            if injected is not None:
+                response = injected
+            else:
+                response = worker.invoke(event, invocation.request_id, float(worker.function.timeout))
         finally:
             with self._lock:
                 self._running -= 1
@@ -254,6 +262,7 @@ class LambdaRuntime:
     def reset_records(self) -> None:
         with self._lock:
             self.invocations.clear()
+            self.fault_hooks.clear()
 
     def stop(self) -> None:
         for worker in self.workers.values():

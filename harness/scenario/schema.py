@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.scenario.model import FLOWS, Header
-from harness.scenario.vocabulary import EXPECTATIONS, STEPS, Spec
+from harness.scenario.vocabulary import EXPECTATIONS, FAULTS, STEPS, Spec
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
@@ -49,7 +49,7 @@ def build_schema() -> dict[str, Any]:
     properties["steps"] = {"type": "array", "items": steps}
     properties["finally"] = {"type": "array", "items": steps}
     properties["expect"] = {"type": "array", "items": _entry_schema(EXPECTATIONS, defs)}  # type: ignore[arg-type]
-    properties["faults"] = {"type": "array", "maxItems": 0, "description": "not supported yet"}
+    properties["faults"] = {"type": "array", "items": _entry_schema(FAULTS, defs)}  # type: ignore[arg-type]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "pipeline-harness scenario",

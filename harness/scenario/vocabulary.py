@@ -42,12 +42,21 @@ class Expectation(Spec):
         raise NotImplementedError
 
 
+class Fault(Spec):
+    """A failure injected for the whole scenario (the `faults:` block)."""
+
+    def install(self, ctx: ScenarioContext) -> None:
+        raise NotImplementedError
+
+
 STEPS: dict[str, type[Step]] = {}
 EXPECTATIONS: dict[str, type[Expectation]] = {}
+FAULTS: dict[str, type[Fault]] = {}
 
 
 S = TypeVar("S", bound=type[Step])
 E = TypeVar("E", bound=type[Expectation])
+F = TypeVar("F", bound=type[Fault])
 
 
 def step(cls: S) -> S:
@@ -57,4 +66,9 @@ def step(cls: S) -> S:
 
 def expectation(cls: E) -> E:
     EXPECTATIONS[cls.keyword] = cls
+    return cls
+
+
+def fault(cls: F) -> F:
+    FAULTS[cls.keyword] = cls
     return cls

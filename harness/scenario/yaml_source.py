@@ -46,8 +46,15 @@ class SourceMap:
 MAX_NODES = 200_000
 
 
+MAX_INCLUDE_DEPTH = 8
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader whose value errors (an impossible date) carry the node's line."""
+    """SafeLoader whose value errors (an impossible date) carry the node's line, and which
+    understands `!include path/to/fragment.yaml` (relative to the including file)."""
+
+    base_dir: Path = Path(".")
+    depth: int = 0
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -56,6 +63,23 @@ class _Loader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 None, None, f"invalid value: {exc}", node.start_mark
             ) from None
+
+
+def _construct_include(loader: _Loader, node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(None, None, "!include takes a file path", node.start_mark)
+    target = (loader.base_dir / str(node.value)).resolve()
+    if loader.depth >= MAX_INCLUDE_DEPTH:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"!include nested deeper than {MAX_INCLUDE_DEPTH} (a cycle?)", node.start_mark
+        )
+    if not target.is_file():
+        raise yaml.constructor.ConstructorError(None, None, f"!include: no file {target}", node.start_mark)
+    data, _ = load_yaml(target.read_text(encoding="utf-8"), str(target), depth=loader.depth + 1)
+    return data
+
+
+_Loader.add_constructor("!include", _construct_include)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -98,10 +122,12 @@ def _walk(node: yaml.Node, path: Path_, source: SourceMap, active: set[int], bud
     active.discard(id(node))
 
 
-def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
+def load_yaml(text: str, file: str, depth: int = 0) -> tuple[Any, SourceMap]:
     source = SourceMap(file)
     try:
         loader = _Loader(text)
+        loader.base_dir = Path(file).parent
+        loader.depth = depth
         try:
             node = loader.get_single_node()
             if node is None:
@@ -115,7 +141,8 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ScenarioError(f"YAML syntax error: {problem}", file=file, line=line, column=column) from None
+        kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
+        raise ScenarioError(f"{kind}: {problem}", file=file, line=line, column=column) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"YAML error: {exc}", file=file) from None
     return data, source

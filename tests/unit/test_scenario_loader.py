@@ -246,10 +246,16 @@ def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
     assert "a scenario is a mapping" in err.message
 
 
-def test_faults_are_not_supported_yet(tmp_path: Path) -> None:
-    err = error_of(tmp_path, HEADER + "faults:\n  - kill: refiner\n")
+def test_unknown_fault_is_located_with_the_known_ones(tmp_path: Path) -> None:
+    err = error_of(tmp_path, HEADER + "faults:\n  - fail_invocaton: {function: refiner}\n")
     assert err.line == 4
-    assert "`faults` are not supported yet" in err.message
+    assert "unknown faults entry `fail_invocaton`" in err.message
+    assert err.hint == "did you mean `fail_invocation`?"
+
+
+def test_fail_invocation_attempts_are_checked(tmp_path: Path) -> None:
+    err = error_of(tmp_path, HEADER + "faults:\n  - fail_invocation: {function: refiner, attempts: '3-1'}\n")
+    assert err.line == 4 and "ascending range" in err.message
 
 
 def test_empty_faults_are_fine(tmp_path: Path) -> None:

@@ -2,30 +2,50 @@
 
 from __future__ import annotations
 
-from harness.errors import ExpectationFailed
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from harness.errors import ExpectationFailed, HarnessError
 from harness.scenario.context import ScenarioContext
+from harness.scenario.interpolate import interpolate
 from harness.scenario.model import Scenario
+from harness.scenario.vocabulary import Spec
 from harness.session import HarnessSession
+
+SpecT = TypeVar("SpecT", bound=Spec)
+
+
+def with_saved(spec: SpecT, ctx: ScenarioContext) -> SpecT:
+    """The entry with its `${saved.NAME}` placeholders replaced by the values saved so far."""
+    data = interpolate(spec.model_dump(by_alias=True, exclude_unset=True), ctx.saved)
+    try:
+        return type(spec).model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        raise HarnessError(f"{spec.keyword} with saved values filled in is not valid: {problems}") from None
 
 
 def run_scenario(scenario: Scenario, session: HarnessSession) -> ScenarioContext:
     session.reset_data(clock_start=scenario.header.clock)
     ctx = ScenarioContext(session=session, file=scenario.file)
+    for fault in scenario.faults:  # removed again by the next reset_data
+        fault.install(ctx)
     try:
         for index, step in enumerate(scenario.steps, start=1):
             try:
-                step.run(ctx)
+                with_saved(step, ctx).run(ctx)
             except TimeoutError as exc:
                 raise ExpectationFailed(f"step {index} ({step.keyword}) timed out: {exc}") from None
         failures: list[str] = []
         for index, expectation in enumerate(scenario.expect, start=1):
             try:
-                expectation.check(ctx)
+                with_saved(expectation, ctx).check(ctx)
             except ExpectationFailed as exc:
                 failures.append(f"expect[{index}] {expectation.keyword}: {exc}")
         if failures:
             raise ExpectationFailed("\n".join(failures))
     finally:
         for step in scenario.finally_steps:
-            step.run(ctx)
+            with_saved(step, ctx).run(ctx)
     return ctx

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,62 @@ class Bucket:
     eventbridge: bool = False
 
 
+@dataclass(frozen=True)
+class Table:
+    name: str
+    arn: str
+    hash_key: str
+    range_key: str | None
+    stream_arn: str | None
+    global_secondary_indexes: tuple[str, ...]
+    address: str
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    arn: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic_arn: str
+    protocol: str
+    endpoint: str
+    address: str
+
+
+class AmbiguousNameError(KeyError):
+    """A name given as a suffix matches more than one resource."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownNameError(KeyError):
+    """No resource of that kind has that name or suffix."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+R = TypeVar("R")
+
+
+def resolve_name(kind: str, name: str, items: dict[str, R]) -> R:
+    """An item by exact name, or by a unique suffix; a clear KeyError otherwise."""
+    if name in items:
+        return items[name]
+    matches = [n for n in items if n.endswith(name)]
+    if len(matches) == 1:
+        return items[matches[0]]
+    if not matches:
+        known = ", ".join(sorted(items)) or "none"
+        raise UnknownNameError(f"no {kind} named {name!r} in the stack ({kind}s: {known})")
+    raise AmbiguousNameError(f"{kind} name {name!r} is ambiguous (matches {sorted(matches)})")
+
+
 @dataclass
 class Stack:
     functions: dict[str, Function] = field(default_factory=dict)
@@ -104,6 +160,9 @@ class Stack:
     buses: dict[str, Bus] = field(default_factory=dict)
     buckets: dict[str, Bucket] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=dict)
+    topics: dict[str, Topic] = field(default_factory=dict)
+    subscriptions: list[Subscription] = field(default_factory=list)
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -132,6 +191,17 @@ class Stack:
             return matches[0]
         known = ", ".join(sorted(self.functions))
         raise KeyError(f"no single function named {name!r} in the stack (functions: {known})")
+
+    def resolve_table(self, name: str) -> Table:
+        """A DynamoDB table by exact name, or by a unique suffix."""
+        return resolve_name("table", name, self.tables)
+
+    def resolve_topic(self, name: str) -> Topic:
+        """An SNS topic by exact name, or by a unique suffix."""
+        return resolve_name("topic", name, self.topics)
+
+    def subscriptions_of(self, topic_arn: str) -> list[Subscription]:
+        return [s for s in self.subscriptions if s.topic_arn == topic_arn]
 
 
 def _resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -223,6 +293,29 @@ def _add(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> None:
         )
     elif rtype == "aws_cloudwatch_event_bus":
         stack.buses[v["name"]] = Bus(v["name"], v["arn"])
+    elif rtype == "aws_dynamodb_table":
+        stack.tables[v["name"]] = Table(
+            name=v["name"],
+            arn=v.get("arn") or "",
+            hash_key=v.get("hash_key") or "",
+            range_key=v.get("range_key") or None,
+            stream_arn=v.get("stream_arn") or None,
+            global_secondary_indexes=tuple(
+                sorted(str(g["name"]) for g in (v.get("global_secondary_index") or []) if g.get("name"))
+            ),
+            address=address,
+        )
+    elif rtype == "aws_sns_topic":
+        stack.topics[v["name"]] = Topic(name=v["name"], arn=v.get("arn") or "", address=address)
+    elif rtype == "aws_sns_topic_subscription":
+        stack.subscriptions.append(
+            Subscription(
+                topic_arn=v.get("topic_arn") or "",
+                protocol=v.get("protocol") or "",
+                endpoint=v.get("endpoint") or "",
+                address=address,
+            )
+        )
     elif rtype == "aws_s3_bucket":
         stack.buckets[v["bucket"]] = Bucket(v["bucket"], v["arn"])
     elif rtype == "aws_s3_bucket_notification" and v.get("eventbridge"):

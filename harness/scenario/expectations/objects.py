@@ -3,28 +3,58 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from pydantic import field_validator
 
 from harness.scenario.context import ScenarioContext
-from harness.scenario.expectations._common import fail, list_keys, read_object
+from harness.scenario.expectations._common import (
+    CountMatcher,
+    Matcher,
+    expect_match,
+    fail,
+    list_keys,
+    read_object,
+    valid_count,
+    valid_matcher,
+)
 from harness.scenario.vocabulary import Expectation, expectation
 
 
 @expectation
 class Objects(Expectation):
-    """Objects under a prefix: how many, their names, their content."""
+    """Objects under a prefix: how many, their keys, their names, their content."""
 
     keyword = "objects"
     bucket: str
     prefix: str = ""
-    count: int | None = None
+    count: CountMatcher = None
+    keys: Matcher = None
     names_match: str | None = None
-    body: str | None = None
+    body: Matcher = None
+
+    _valid_count = field_validator("count")(valid_count)
+    _valid_matchers = field_validator("keys", "body")(valid_matcher)
+
+    @field_validator("names_match")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
 
     def check(self, ctx: ScenarioContext) -> None:
         keys = list_keys(ctx, self.bucket, self.prefix)
         where = f"s3://{self.bucket}/{self.prefix}"
-        if self.count is not None and len(keys) != self.count:
-            raise fail(f"number of objects under {where}", self.count, {"count": len(keys), "keys": keys})
+        if self.count is not None:
+            expect_match(
+                f"number of objects under {where}", self.count, len(keys), {"count": len(keys), "keys": keys}
+            )
+        if self.keys is not None:
+            expect_match(f"keys under {where}", self.keys, keys)
         if self.names_match is not None:
             pattern = re.compile(self.names_match)
             bad = [k for k in keys if not pattern.fullmatch(k)]
@@ -32,6 +62,5 @@ class Objects(Expectation):
                 raise fail(f"object names under {where} matching /{self.names_match}/", "all", bad)
         if self.body is not None:
             for key in keys:
-                body = read_object(ctx, self.bucket, key).decode(errors="replace")
-                if body != self.body:
-                    raise fail(f"body of s3://{self.bucket}/{key}", self.body, body)
+                body: Any = read_object(ctx, self.bucket, key).decode(errors="replace")
+                expect_match(f"body of s3://{self.bucket}/{key}", self.body, body)

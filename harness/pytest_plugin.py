@@ -143,7 +143,7 @@ class ScenarioItem(pytest.Item):
         try:
             run_scenario(self.scenario, session)
         finally:
-            _SessionHolder.timings.append((self.scenario.name, time.monotonic() - started))
+            _SessionHolder.timings.append((self.name, time.monotonic() - started))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         error = excinfo.value

@@ -56,6 +56,7 @@ lint: venv
 	$(VENV)/bin/mypy harness pipeline bench
 
 bench: venv system-deps
+	$(PY) -m bench.schedule_bench
 	$(PY) -m bench.e2e_bench
 
 sweep: venv

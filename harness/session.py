@@ -31,9 +31,11 @@ from harness.deploy.terraform import Terraform
 from harness.errors import HarnessError
 from harness.paths import REPO_ROOT
 from harness.report.timeline import Timeline
+from harness.runtime.ecs_tasks import EcsTaskRunner, TaskRun
 from harness.runtime.lambda_runtime import Invocation, LambdaRuntime, RuntimeSettings
 from harness.runtime.poller import QueuePoller
 from harness.runtime.rule_targets import EventBridgeLambdaTarget
+from harness.runtime.scheduler import Scheduler
 from harness.runtime.sqs_event_source import SqsEventSourceMapping
 from harness.services.base import Service
 from harness.services.process import RunDirectory
@@ -83,6 +85,10 @@ class HarnessSession:
         self.support: dict[str, Service] = {}
         self.stack = Stack()
         self.runtime: LambdaRuntime | None = None
+        self.ecs: EcsTaskRunner | None = None
+        self.scheduler: Scheduler | None = None
+        self.package = self.run_dir.path / "build" / "pipeline.zip"
+        self.seed = 0
         self.mappings: list[SqsEventSourceMapping] = []
         self.taps: list[EventBridgeLambdaTarget] = []
         self._clients: dict[str, Any] = {}
@@ -137,7 +143,7 @@ class HarnessSession:
         return self.emulator.endpoint.url
 
     def _deploy(self) -> None:
-        package = build_lambda_package(self.run_dir.path / "build" / "pipeline.zip")
+        package = self.package = build_lambda_package(self.run_dir.path / "build" / "pipeline.zip")
         terraform = Terraform(self.config_dir, self.run_dir.sub("terraform"))
         variables = {
             "aws_endpoint": self.endpoint_url,
@@ -192,6 +198,24 @@ class HarnessSession:
         self.taps = [
             EventBridgeLambdaTarget(tap, self.client("sqs"), self.runtime) for tap in done.lambda_taps
         ]
+        self.ecs = EcsTaskRunner(
+            RuntimeSettings(endpoint_url=self.endpoint_url, region=REGION, clock_file=self.clock.file),
+            self.package,
+            self.run_dir.sub("ecs"),
+            virtual_now=self.clock.iso,
+            on_run=self._record_task,
+        )
+        self.scheduler = Scheduler(
+            self.stack,
+            done.schedule_targets,
+            self.clock,
+            self.timeline,
+            self.runtime,
+            self.ecs,
+            self.client("sqs"),
+            REGION,
+            quiet=lambda: self.await_quiet(timeout=300, settle=self.firing_settle),
+        )
         for poller in self._pollers():
             poller.start()
 
@@ -239,6 +263,17 @@ class HarnessSession:
             ),
         )
 
+    def _record_task(self, run: TaskRun) -> None:
+        self.timeline.add(
+            "ecs.task",
+            run.virtual_time,
+            family=run.family,
+            container=run.container,
+            started_by=run.started_by,
+            exit_code=run.exit_code,
+            ms=round(run.duration_ms, 1),
+        )
+
     def compress_wait(self, delta: timedelta, reason: str) -> None:
         self.clock.advance(delta)
         self.timeline.add("clock.compress", self.clock.iso(), seconds=delta.total_seconds(), reason=reason)
@@ -248,7 +283,7 @@ class HarnessSession:
     def _pollers(self) -> list[QueuePoller]:
         return [*self.mappings, *self.taps]
 
-    def reset_data(self, clock_start: datetime | None = None) -> None:
+    def reset_data(self, clock_start: datetime | None = None, seed: int = 0) -> None:
         """Empty every bucket and queue of the stack; keep the infrastructure."""
         for poller in self._pollers():
             poller.pause()
@@ -261,8 +296,12 @@ class HarnessSession:
                 self._empty_queue(url)
             if self.runtime is not None:
                 self.runtime.reset_records()
+            if self.ecs is not None:
+                self.ecs.reset_records()
             self.timeline.clear()
             self.clock.set(clock_start or datetime.now().astimezone().replace(microsecond=0))
+            if self.scheduler is not None:
+                self.scheduler.reset(self.clock.now(), seed)
         finally:
             for poller in self._pollers():
                 poller.resume()
@@ -337,6 +376,8 @@ class HarnessSession:
         busy: list[str] = []
         if self.runtime is not None and self.runtime.busy:
             busy.append("invocation running")
+        if self.ecs is not None and self.ecs.busy:
+            busy.append("ECS task running")
         for poller in self._pollers():
             if poller.in_flight:
                 busy.append("poller busy")
@@ -350,9 +391,22 @@ class HarnessSession:
                 busy.append(f"{depth} event(s) for {tap.tap.function_name}")
         return busy
 
-    def await_quiet(self, timeout: float = 30.0) -> float:
+    @property
+    def firing_settle(self) -> float:
+        """Settle time after a scheduled firing: LocalStack delivers events asynchronously."""
+        return 0.0 if self.backend == "moto" else 0.5
+
+    def advance_to(self, moment: datetime, timeout: float = 300.0) -> int:
+        """Move the virtual clock, firing every schedule due on the way; returns the firings."""
+        if self.scheduler is None:
+            self.clock.set(moment)
+            return 0
+        return self.scheduler.advance_to(moment)
+
+    def await_quiet(self, timeout: float = 30.0, settle: float | None = None) -> float:
         """Block until nothing is in flight for a settle period; returns the seconds it took."""
-        settle = 0.3 if self.backend == "moto" else 1.0
+        if settle is None:
+            settle = 0.3 if self.backend == "moto" else 1.0
         started = time.monotonic()
         quiet_since: float | None = None
         while True:

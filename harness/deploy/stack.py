@@ -120,6 +120,51 @@ class Subscription:
     address: str
 
 
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str
+    command: tuple[str, ...]
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """An ECS task definition (or, where the emulator has no ECS, its recorded stand-in)."""
+
+    family: str
+    arn: str
+    containers: tuple[Container, ...]
+    task_role_arn: str
+    address: str
+
+
+@dataclass(frozen=True)
+class ScheduleTarget:
+    arn: str
+    role_arn: str
+    input: str | None
+    maximum_retry_attempts: int
+    dead_letter_arn: str | None
+    ecs_task_definition_arn: str | None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An EventBridge Scheduler schedule."""
+
+    name: str
+    group: str
+    expression: str
+    timezone: str
+    start_date: str | None
+    end_date: str | None
+    flexible_window_minutes: int
+    enabled: bool
+    target: ScheduleTarget
+    address: str
+
+
 class AmbiguousNameError(KeyError):
     """A name given as a suffix matches more than one resource."""
 
@@ -163,6 +208,8 @@ class Stack:
     tables: dict[str, Table] = field(default_factory=dict)
     topics: dict[str, Topic] = field(default_factory=dict)
     subscriptions: list[Subscription] = field(default_factory=list)
+    task_definitions: dict[str, TaskDefinition] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -199,6 +246,14 @@ class Stack:
     def resolve_topic(self, name: str) -> Topic:
         """An SNS topic by exact name, or by a unique suffix."""
         return resolve_name("topic", name, self.topics)
+
+    def resolve_task_definition(self, name_or_arn: str) -> TaskDefinition:
+        """By family (or unique suffix) or by ARN, with or without its revision."""
+        for task in self.task_definitions.values():
+            if name_or_arn in (task.arn, task.arn.rsplit(":", 1)[0]):
+                return task
+        family = name_or_arn.split("task-definition/")[-1].split(":")[0]
+        return resolve_name("task definition", family, self.task_definitions)
 
     def subscriptions_of(self, topic_arn: str) -> list[Subscription]:
         return [s for s in self.subscriptions if s.topic_arn == topic_arn]
@@ -324,6 +379,67 @@ def _add(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> None:
             stack.buckets[name] = Bucket(name, stack.buckets[name].arn, eventbridge=True)
 
 
+def _containers(definitions: str) -> tuple[Container, ...]:
+    return tuple(
+        Container(
+            name=str(c["name"]),
+            image=str(c.get("image", "")),
+            command=tuple(str(part) for part in c.get("command") or ()),
+            environment={str(e["name"]): str(e["value"]) for e in c.get("environment") or []},
+        )
+        for c in json.loads(definitions or "[]")
+    )
+
+
+def _add_compute(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> None:
+    """Schedules and ECS task definitions (kept apart from _add to keep each readable)."""
+    if rtype == "aws_ecs_task_definition":
+        stack.task_definitions[v["family"]] = TaskDefinition(
+            family=v["family"],
+            arn=v["arn"],
+            containers=_containers(v.get("container_definitions") or "[]"),
+            task_role_arn=v.get("task_role_arn") or "",
+            address=address,
+        )
+    elif rtype == "terraform_data":
+        data = v.get("output") or v.get("input") or {}
+        if isinstance(data, dict) and data.get("kind") == "harness_ecs_task_definition":
+            stack.task_definitions[data["family"]] = TaskDefinition(
+                family=data["family"],
+                arn=data["arn"],
+                containers=_containers(data.get("container_definitions") or "[]"),
+                task_role_arn=data.get("task_role_arn") or "",
+                address=address,
+            )
+    elif rtype == "aws_scheduler_schedule":
+        target = (v.get("target") or [{}])[0]
+        retry = (target.get("retry_policy") or [{}])[0]
+        dead_letter = (target.get("dead_letter_config") or [{}])[0]
+        ecs = (target.get("ecs_parameters") or [{}])[0]
+        window = (v.get("flexible_time_window") or [{}])[0]
+        stack.schedules[v["name"]] = Schedule(
+            name=v["name"],
+            group=v.get("group_name") or "default",
+            expression=v["schedule_expression"],
+            timezone=v.get("schedule_expression_timezone") or "UTC",
+            start_date=v.get("start_date") or None,
+            end_date=v.get("end_date") or None,
+            flexible_window_minutes=int(window.get("maximum_window_in_minutes") or 0)
+            if window.get("mode") == "FLEXIBLE"
+            else 0,
+            enabled=(v.get("state") or "ENABLED") == "ENABLED",
+            target=ScheduleTarget(
+                arn=target.get("arn") or "",
+                role_arn=target.get("role_arn") or "",
+                input=target.get("input") or None,
+                maximum_retry_attempts=int(retry.get("maximum_retry_attempts", 185)),
+                dead_letter_arn=dead_letter.get("arn") or None,
+                ecs_task_definition_arn=ecs.get("task_definition_arn") or None,
+            ),
+            address=address,
+        )
+
+
 def stack_from_show_json(show: dict[str, Any]) -> Stack:
     values = show.get("values") or {}
     stack = Stack(outputs={k: o.get("value") for k, o in (values.get("outputs") or {}).items()})
@@ -332,4 +448,5 @@ def stack_from_show_json(show: dict[str, Any]) -> Stack:
     resources.sort(key=lambda r: r["type"] != "aws_s3_bucket")
     for resource in resources:
         _add(stack, resource["type"], resource.get("values") or {}, resource["address"])
+        _add_compute(stack, resource["type"], resource.get("values") or {}, resource["address"])
     return stack

@@ -27,7 +27,7 @@ def with_saved(spec: SpecT, ctx: ScenarioContext) -> SpecT:
 
 
 def run_scenario(scenario: Scenario, session: HarnessSession) -> ScenarioContext:
-    session.reset_data(clock_start=scenario.header.clock)
+    session.reset_data(clock_start=scenario.header.clock, seed=scenario.header.seed)
     ctx = ScenarioContext(session=session, file=scenario.file)
     for fault in scenario.faults:  # removed again by the next reset_data
         fault.install(ctx)

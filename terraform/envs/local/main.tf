@@ -45,8 +45,8 @@ locals {
   # What each emulator can create. Resource types a backend lacks are skipped here and the
   # harness binds the flow to its own service instead (RabbitMQ, Redis, PostgreSQL).
   capabilities = {
-    moto       = { elasticache = false, pipes = true, ecs = true, mq = true, rds = true }
-    localstack = { elasticache = false, pipes = false, ecs = false, mq = false, rds = false }
+    moto       = { elasticache = false, pipes = true, ecs = true, ecr = true, mq = true, rds = true }
+    localstack = { elasticache = false, pipes = false, ecs = false, ecr = false, mq = false, rds = false }
   }[var.emulator]
   services = [
     "cloudwatch", "dynamodb", "ec2", "ecr", "ecs", "efs", "elasticache", "events", "iam",
@@ -97,6 +97,14 @@ module "refiner" {
   tags          = local.tags
 }
 
+module "batch" {
+  source        = "../../modules/batch_flow"
+  create_ecs    = local.capabilities.ecs
+  create_ecr    = local.capabilities.ecr
+  force_destroy = true
+  tags          = local.tags
+}
+
 module "cache" {
   source    = "../../modules/cache"
   create    = local.capabilities.elasticache
@@ -107,3 +115,4 @@ output "emulator" { value = var.emulator }
 output "cache_url" { value = module.cache.url }
 output "capabilities" { value = local.capabilities }
 output "refiner" { value = module.refiner }
+output "batch" { value = module.batch }

@@ -19,6 +19,11 @@ variable "force_destroy" {
   type    = bool
   default = false
 }
+variable "expire_after_days" {
+  description = "Lifecycle: prefix -> days after which objects (and old versions) expire."
+  type        = map(number)
+  default     = {}
+}
 variable "tags" {
   type    = map(string)
   default = {}
@@ -52,6 +57,28 @@ resource "aws_s3_bucket_public_access_block" "this" {
   block_public_policy     = true
   ignore_public_acls      = true
   restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  count  = length(var.expire_after_days) > 0 ? 1 : 0
+  bucket = aws_s3_bucket.this.id
+  dynamic "rule" {
+    for_each = var.expire_after_days
+    content {
+      id     = "expire-${trimsuffix(rule.key, "/")}"
+      status = "Enabled"
+      filter {
+        prefix = rule.key
+      }
+      expiration {
+        days = rule.value
+      }
+      noncurrent_version_expiration {
+        noncurrent_days = rule.value
+      }
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.this]
 }
 
 resource "aws_s3_bucket_notification" "eventbridge" {

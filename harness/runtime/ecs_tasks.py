@@ -1,0 +1,168 @@
+"""ECS tasks, run by the harness as local processes.
+
+A task definition's container runs its `command` (from Terraform state) with the
+container's environment plus RunTask overrides, the emulator endpoint and credentials, and
+the virtual clock. `python` in a command means the harness's own interpreter, with the
+deployed pipeline package (the image's code) first on the path. The exit code and the
+output are recorded for every run; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.deploy.stack import Container, TaskDefinition
+from harness.errors import HarnessError
+from harness.runtime.lambda_runtime import RuntimeSettings
+
+
+@dataclass
+class TaskRun:
+    seq: int
+    task_arn: str
+    family: str
+    container: str
+    started_by: str
+    environment: dict[str, str]
+    exit_code: int | None = None
+    output: str = ""
+    duration_ms: float = 0.0
+    virtual_time: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass
+class EcsTaskRunner:
+    settings: RuntimeSettings
+    package: Path
+    work_dir: Path
+    virtual_now: Callable[[], str] = lambda: ""
+    on_run: Callable[[TaskRun], None] | None = None
+    timeout: float = 900.0
+    runs: list[TaskRun] = field(default_factory=list)
+    _seq: Any = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _running: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._running > 0
+
+    def _code_dir(self) -> Path:
+        code = self.work_dir / "code"
+        if not code.exists():
+            code.mkdir(parents=True)
+            with zipfile.ZipFile(self.package) as archive:
+                archive.extractall(code)
+        return code
+
+    @staticmethod
+    def apply_overrides(
+        container: Container, overrides: dict[str, Any] | None
+    ) -> tuple[list[str], dict[str, str]]:
+        """The command and environment after RunTask `overrides.containerOverrides`."""
+        command, env = list(container.command), dict(container.environment)
+        for item in (overrides or {}).get("containerOverrides") or []:
+            if item.get("name") != container.name:
+                continue
+            if item.get("command"):
+                command = [str(part) for part in item["command"]]
+            for pair in item.get("environment") or []:
+                env[str(pair["name"])] = str(pair["value"])
+        return command, env
+
+    def _environment(self, container_env: dict[str, str], task_arn: str) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+            "HOME": str(self.work_dir),
+            "PYTHONPATH": str(self._code_dir()),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "AWS_REGION": self.settings.region,
+            "AWS_DEFAULT_REGION": self.settings.region,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL": self.settings.endpoint_url,
+            "ECS_TASK_ARN": task_arn,
+        }
+        if self.settings.clock_file is not None:
+            env["PIPELINE_CLOCK_FILE"] = str(self.settings.clock_file)
+        env.update(self.settings.extra_env)
+        env.update(container_env)  # the task definition's values win
+        return env
+
+    def run(
+        self, task: TaskDefinition, overrides: dict[str, Any] | None = None, started_by: str = "run_task"
+    ) -> list[TaskRun]:
+        """Run every container of the task to completion (Fargate task semantics, in sequence)."""
+        return [self._run_container(task, c, overrides, started_by) for c in task.containers]
+
+    def _run_container(
+        self, task: TaskDefinition, container: Container, overrides: dict[str, Any] | None, started_by: str
+    ) -> TaskRun:
+        command, container_env = self.apply_overrides(container, overrides)
+        if not command:
+            raise HarnessError(
+                f"container {container.name} of task definition {task.family} has no command",
+                hint="set `command` in the task definition so the harness can run it as a local process",
+            )
+        if command[0] in ("python", "python3"):
+            command[0] = sys.executable
+        task_arn = f"{task.arn.split(':task-definition/')[0]}:task/{uuid.uuid4().hex}"
+        run = TaskRun(
+            seq=next(self._seq),
+            task_arn=task_arn,
+            family=task.family,
+            container=container.name,
+            started_by=started_by,
+            environment=container_env,
+            virtual_time=self.virtual_now(),
+        )
+        with self._lock:
+            self._running += 1
+            self.runs.append(run)
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                command,
+                env=self._environment(container_env, task_arn),
+                cwd=self.work_dir,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                start_new_session=True,
+            )
+            run.exit_code, run.output = done.returncode, done.stdout + done.stderr
+        except subprocess.TimeoutExpired as exc:
+            run.exit_code, run.output = 137, f"task stopped after {self.timeout:.0f}s: {exc}"
+        except FileNotFoundError as exc:
+            run.exit_code, run.output = 127, f"cannot start {command[0]}: {exc}"
+        finally:
+            with self._lock:
+                self._running -= 1
+        run.duration_ms = (time.monotonic() - started) * 1000
+        log = self.work_dir / f"{task.family}-{container.name}-{run.seq}.log"
+        log.write_text(run.output)
+        if self.on_run is not None:
+            self.on_run(run)
+        return run
+
+    def reset_records(self) -> None:
+        with self._lock:
+            self.runs.clear()

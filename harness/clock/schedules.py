@@ -102,7 +102,8 @@ _RATE = re.compile(r"rate\((?P<body>.*)\)", re.DOTALL)
 _CRON = re.compile(r"cron\((?P<body>.*)\)", re.DOTALL)
 _AT = re.compile(r"at\((?P<body>.*)\)", re.DOTALL)
 _AT_BODY = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})")
-_RATE_UNITS = {"minute": "minute", "minutes": "minute", "hour": "hour", "hours": "hour"}
+_Unit = Literal["minute", "hour", "day"]
+_RATE_UNITS: dict[str, _Unit] = {"minute": "minute", "minutes": "minute", "hour": "hour", "hours": "hour"}
 _RATE_UNITS |= {"day": "day", "days": "day"}
 
 _MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -157,7 +158,7 @@ def _parse_rate(text: str, body: str) -> RateExpression:
         raise ScheduleError(f"{text!r}: a value of 1 takes the singular unit, rate(1 {singular})")
     if value > 1 and unit == singular:
         raise ScheduleError(f"{text!r}: a value above 1 takes the plural unit, rate({value} {singular}s)")
-    return RateExpression(text, value, singular)  # type: ignore[arg-type]
+    return RateExpression(text, value, singular)
 
 
 def _parse_at(text: str, body: str) -> AtExpression:

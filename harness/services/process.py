@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.errors import MissingBinaryError
+from harness.errors import MissingBinaryError, PortInUseError, ServiceStartError
 from harness.paths import runs_root
+from harness.services.readiness import Check, wait_until
 
 
 def require_binary(name: str, component: str, *, hint: str, candidates: Sequence[str] = ()) -> str:
@@ -190,6 +191,27 @@ class ManagedProcess:
         except FileNotFoundError:
             return ""
         return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+    def wait_until_ready(
+        self, check: Check, *, component: str, port: int, timeout: float, interval: float = 0.05
+    ) -> float:
+        """Poll `check` until it holds; a bind failure in the log is reported as a taken port."""
+        try:
+            return wait_until(
+                check,
+                component=component,
+                timeout=timeout,
+                interval=interval,
+                alive=self.alive,
+                log_tail=self.log_tail,
+            )
+        except ServiceStartError:
+            if "Address already in use" in self.log_tail(40):
+                program = Path(self.argv[0]).name
+                raise PortInUseError(
+                    component, f"port {port} is already in use ({program} could not bind it)"
+                ) from None
+            raise
 
     def signal(self, sig: int) -> None:
         if self.popen is not None:

@@ -13,7 +13,6 @@ from harness.errors import PortInUseError, ServiceStartError
 from harness.services.base import Endpoint, Service
 from harness.services.ports import free_port, port_in_use
 from harness.services.process import ManagedProcess, RunDirectory, require_binary
-from harness.services.readiness import wait_until
 
 COMPONENT = "redis"
 HOST = "127.0.0.1"
@@ -84,21 +83,9 @@ class RedisService(Service):
         process = self.process
         if process is None:
             raise ServiceStartError(COMPONENT, "wait_ready() called before start()")
-        try:
-            wait_until(
-                self._answers,
-                component=COMPONENT,
-                timeout=timeout,
-                interval=0.02,
-                alive=process.alive,
-                log_tail=process.log_tail,
-            )
-        except ServiceStartError:
-            if "Address already in use" in process.log_tail(40):
-                raise PortInUseError(
-                    COMPONENT, f"port {self.port} is already in use (redis-server could not bind it)"
-                ) from None
-            raise
+        process.wait_until_ready(
+            self._answers, component=COMPONENT, port=self.port, timeout=timeout, interval=0.02
+        )
 
     @property
     def endpoint(self) -> Endpoint:

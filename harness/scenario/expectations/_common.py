@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -38,6 +39,16 @@ CountMatcher = Annotated[
 def valid_matcher(value: Any) -> Any:
     """Field validator: the value is a well-formed expected value (MatcherError otherwise)."""
     matchers.validate(value)
+    return value
+
+
+def valid_regex(value: str | None) -> str | None:
+    """Field validator: the value, if given, is a regular expression that compiles."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
     return value
 
 

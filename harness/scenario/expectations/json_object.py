@@ -18,6 +18,7 @@ from harness.scenario.expectations._common import (
     read_object,
     valid_count,
     valid_matcher,
+    valid_regex,
 )
 from harness.scenario.vocabulary import Expectation, expectation
 
@@ -47,15 +48,7 @@ class JsonObject(Expectation):
             )
         return valid_matcher(value)
 
-    @field_validator("items_match")
-    @classmethod
-    def _valid_regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+    _valid_regex = field_validator("items_match")(valid_regex)
 
     def check(self, ctx: ScenarioContext) -> None:
         where = f"s3://{self.bucket}/{self.key}"

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import field_validator, model_validator
 
 from harness.scenario.context import ScenarioContext
-from harness.scenario.expectations._common import CountMatcher, expect_match, fail, valid_count
+from harness.scenario.expectations._common import CountMatcher, expect_match, fail, valid_count, valid_regex
 from harness.scenario.expectations.invocations import function_invocations
 from harness.scenario.vocabulary import Expectation, expectation
 
@@ -35,14 +35,7 @@ class LogLines(Expectation):
 
     _valid_count = field_validator("count")(valid_count)
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+    _valid_regex = field_validator("pattern")(valid_regex)
 
     @field_validator("component")
     @classmethod

@@ -17,6 +17,7 @@ from harness.scenario.expectations._common import (
     read_object,
     valid_count,
     valid_matcher,
+    valid_regex,
 )
 from harness.scenario.vocabulary import Expectation, expectation
 
@@ -36,15 +37,7 @@ class Objects(Expectation):
     _valid_count = field_validator("count")(valid_count)
     _valid_matchers = field_validator("keys", "body")(valid_matcher)
 
-    @field_validator("names_match")
-    @classmethod
-    def _valid_regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+    _valid_regex = field_validator("names_match")(valid_regex)
 
     def check(self, ctx: ScenarioContext) -> None:
         keys = list_keys(ctx, self.bucket, self.prefix)

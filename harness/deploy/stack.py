@@ -168,12 +168,20 @@ class Schedule:
 class AmbiguousNameError(KeyError):
     """A name given as a suffix matches more than one resource."""
 
+    def __init__(self, message: str, matches: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.matches = matches or []
+
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 
 class UnknownNameError(KeyError):
     """No resource of that kind has that name or suffix."""
+
+    def __init__(self, message: str, known: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.known = known or []
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -182,17 +190,18 @@ class UnknownNameError(KeyError):
 R = TypeVar("R")
 
 
-def resolve_name(kind: str, name: str, items: dict[str, R]) -> R:
+def resolve_name(kind: str, name: str, items: dict[str, R], where: str = "in the stack") -> R:
     """An item by exact name, or by a unique suffix; a clear KeyError otherwise."""
     if name in items:
         return items[name]
-    matches = [n for n in items if n.endswith(name)]
+    matches = sorted(n for n in items if n.endswith(name))
     if len(matches) == 1:
         return items[matches[0]]
     if not matches:
-        known = ", ".join(sorted(items)) or "none"
-        raise UnknownNameError(f"no {kind} named {name!r} in the stack ({kind}s: {known})")
-    raise AmbiguousNameError(f"{kind} name {name!r} is ambiguous (matches {sorted(matches)})")
+        known = sorted(items)
+        listed = ", ".join(known) or "none"
+        raise UnknownNameError(f"no {kind} named {name!r} {where} ({kind}s: {listed})", known)
+    raise AmbiguousNameError(f"{kind} name {name!r} is ambiguous (matches {matches})", matches)
 
 
 @dataclass
@@ -220,24 +229,11 @@ class Stack:
 
     def resolve_queue(self, name: str) -> Queue:
         """A queue by exact name, or by a unique suffix (`RefinerInput-dlq`)."""
-        if name in self.queues:
-            return self.queues[name]
-        matches = [q for n, q in self.queues.items() if n.endswith(name)]
-        if len(matches) == 1:
-            return matches[0]
-        known = ", ".join(sorted(self.queues))
-        if not matches:
-            raise KeyError(f"no queue named {name!r} in the stack (queues: {known})")
-        raise KeyError(f"queue name {name!r} is ambiguous (matches {[q.name for q in matches]})")
+        return resolve_name("queue", name, self.queues)
 
     def resolve_function(self, name: str) -> Function:
-        if name in self.functions:
-            return self.functions[name]
-        matches = [f for n, f in self.functions.items() if n.endswith(name)]
-        if len(matches) == 1:
-            return matches[0]
-        known = ", ".join(sorted(self.functions))
-        raise KeyError(f"no single function named {name!r} in the stack (functions: {known})")
+        """A function by exact name, or by a unique suffix (`refiner`)."""
+        return resolve_name("function", name, self.functions)
 
     def resolve_table(self, name: str) -> Table:
         """A DynamoDB table by exact name, or by a unique suffix."""

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from pydantic import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from harness.deploy.stack import AmbiguousNameError, UnknownNameError
+from harness.deploy.stack import AmbiguousNameError, UnknownNameError, resolve_name
 from harness.errors import ExpectationFailed
 from harness.scenario import matchers
 from harness.scenario.context import ScenarioContext
@@ -122,15 +122,12 @@ def decode_text(text: Any) -> Any:
 
 def pick_name(kind: str, name: str, names: Iterable[str]) -> str:
     """A name by exact match or unique suffix among `names`; a clear failure otherwise."""
-    known = sorted(set(names))
-    if name in known:
-        return name
-    matches = [n for n in known if n.endswith(name)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise fail(f"{kind} {name!r} exists", name, {f"{kind}s": known})
-    raise fail(f"{kind} name {name!r} is unique", name, {"matches": matches})
+    try:
+        return resolve_name(kind, name, {n: n for n in names})
+    except UnknownNameError as exc:
+        raise fail(f"{kind} {name!r} exists", name, {f"{kind}s": exc.known}) from None
+    except AmbiguousNameError as exc:
+        raise fail(f"{kind} name {name!r} is unique", name, {"matches": exc.matches}) from None
 
 
 def resolve_in_stack(kind: str, name: str, resolve: Callable[[str], Any], present: bool) -> Any | None:

@@ -10,6 +10,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import Field
 
+from harness.deploy.stack import resolve_name
 from harness.errors import ExpectationFailed, HarnessError
 from harness.scenario.context import ScenarioContext
 from harness.scenario.vocabulary import Step, step
@@ -21,14 +22,10 @@ def resolve_table(ctx: ScenarioContext, name: str) -> str:
     tables: list[str] = []
     for page in client.get_paginator("list_tables").paginate():
         tables.extend(page.get("TableNames", []))
-    if name in tables:
-        return name
-    matches = [t for t in tables if t.endswith(name)]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise HarnessError(f"table name {name!r} is ambiguous (matches {', '.join(sorted(matches))})")
-    raise HarnessError(f"no DynamoDB table named {name!r} (tables: {', '.join(sorted(tables)) or 'none'})")
+    try:
+        return resolve_name("DynamoDB table", name, {t: t for t in tables}, where="in the emulator")
+    except KeyError as exc:
+        raise HarnessError(str(exc)) from None
 
 
 def _decimals(value: Any) -> Any:

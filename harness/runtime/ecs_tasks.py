@@ -10,7 +10,6 @@ output are recorded for every run; nothing is left running.
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 import threading
@@ -86,26 +85,12 @@ class EcsTaskRunner:
         return command, env
 
     def _environment(self, container_env: dict[str, str], task_arn: str) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "TZ": "UTC",
-            "HOME": str(self.work_dir),
-            "PYTHONPATH": str(self._code_dir()),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-            "AWS_REGION": self.settings.region,
-            "AWS_DEFAULT_REGION": self.settings.region,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_ENDPOINT_URL": self.settings.endpoint_url,
-            "ECS_TASK_ARN": task_arn,
-        }
-        if self.settings.clock_file is not None:
-            env["PIPELINE_CLOCK_FILE"] = str(self.settings.clock_file)
-        env.update(self.settings.extra_env)
-        env.update(container_env)  # the task definition's values win
-        return env
+        return self.settings.process_environment(
+            home=self.work_dir,
+            code_dir=self._code_dir(),
+            own={"ECS_TASK_ARN": task_arn},
+            declared=container_env,
+        )
 
     def run(
         self, task: TaskDefinition, overrides: dict[str, Any] | None = None, started_by: str = "run_task"

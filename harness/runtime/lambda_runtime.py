@@ -27,6 +27,9 @@ from typing import Any
 from harness.deploy.stack import Function
 from harness.errors import HarnessError
 
+# Lambda's default MaximumRetryAttempts for asynchronous invocations.
+ASYNC_RETRIES = 2
+
 
 @dataclass
 class Invocation:
@@ -57,6 +60,36 @@ class RuntimeSettings:
     clock_file: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    def process_environment(
+        self, *, home: Path, code_dir: Path, own: dict[str, str], declared: dict[str, str]
+    ) -> dict[str, str]:
+        """The whole environment of a process the harness runs for the pipeline.
+
+        Nothing is inherited from the harness but PATH. `own` holds what the AWS service itself
+        sets (Lambda's or ECS's variables); `declared` is the Terraform-declared environment,
+        applied last so that a wrong value there shows exactly as it would in AWS.
+        """
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+            "HOME": str(home),
+            "PYTHONPATH": str(code_dir),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            **own,
+        }
+        if self.clock_file is not None:
+            env["PIPELINE_CLOCK_FILE"] = str(self.clock_file)
+        env.update(self.extra_env)
+        env.update(declared)
+        return env
+
 
 class FunctionWorker:
     """One warm subprocess hosting one function."""
@@ -71,14 +104,7 @@ class FunctionWorker:
 
     def environment(self) -> dict[str, str]:
         fn = self.function
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "TZ": "UTC",
-            "HOME": str(self.code_dir.parent),
-            "PYTHONPATH": str(self.code_dir),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
+        own = {
             "LAMBDA_TASK_ROOT": str(self.code_dir),
             "_HANDLER": fn.handler or "",
             "AWS_LAMBDA_FUNCTION_NAME": fn.name,
@@ -87,19 +113,12 @@ class FunctionWorker:
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": "harness/[$LATEST]local",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime or 'python3.11'}",
-            "AWS_REGION": self.settings.region,
-            "AWS_DEFAULT_REGION": self.settings.region,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_SESSION_TOKEN": "test",
-            "AWS_ENDPOINT_URL": self.settings.endpoint_url,
             "HARNESS_FUNCTION_ARN": fn.arn,
         }
-        if self.settings.clock_file is not None:
-            env["PIPELINE_CLOCK_FILE"] = str(self.settings.clock_file)
-        env.update(self.settings.extra_env)
-        env.update(fn.environment)  # Terraform's values win: a wrong value there must show
-        return env
+        return self.settings.process_environment(
+            home=self.code_dir.parent, code_dir=self.code_dir, own=own, declared=fn.environment
+        )
 
     def _ensure_started(self) -> subprocess.Popen[str]:
         if self.process is None or self.process.poll() is not None:
@@ -257,6 +276,15 @@ class LambdaRuntime:
             invocation.error_message = response.get("error_message")
         if self.on_invocation is not None:
             self.on_invocation(invocation)
+        return invocation
+
+    def invoke_async(self, name: str, event: Any, source: str) -> Invocation:
+        """An asynchronous invocation (EventBridge, Scheduler): Lambda retries a failure twice."""
+        invocation = self.invoke(name, event, source=source)
+        for _retry in range(ASYNC_RETRIES):
+            if invocation.ok:
+                break
+            invocation = self.invoke(name, event, source=source)
         return invocation
 
     def reset_records(self) -> None:

@@ -14,8 +14,6 @@ from harness.deploy.takeover import LambdaTap
 from harness.runtime.lambda_runtime import LambdaRuntime
 from harness.runtime.poller import QueuePoller
 
-ASYNC_RETRIES = 2
-
 
 class EventBridgeLambdaTarget(QueuePoller):
     def __init__(self, tap: LambdaTap, sqs: Any, runtime: LambdaRuntime, poll_interval: float = 0.05) -> None:
@@ -38,11 +36,7 @@ class EventBridgeLambdaTarget(QueuePoller):
                 event = json.loads(message["Body"])
             except json.JSONDecodeError:
                 event = message["Body"]
-            for _attempt in range(1 + ASYNC_RETRIES):
-                invocation = self.runtime.invoke(
-                    self.tap.function_name, event, source=f"events:{self.tap.rule.bus}/{self.tap.rule.name}"
-                )
-                if invocation.ok:
-                    break
+            source = f"events:{self.tap.rule.bus}/{self.tap.rule.name}"
+            self.runtime.invoke_async(self.tap.function_name, event, source=source)
             self.sqs.delete_message(QueueUrl=self.tap.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return bool(messages)

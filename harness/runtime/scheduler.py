@@ -29,7 +29,6 @@ from harness.runtime.ecs_tasks import EcsTaskRunner
 from harness.runtime.lambda_runtime import LambdaRuntime
 
 ACCOUNT = "123456789012"
-ASYNC_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -155,9 +154,7 @@ class Scheduler:
         function = self.stack.function_by_arn(function_arn)
         if function is None:
             return False
-        for _attempt in range(1 + ASYNC_RETRIES):  # Lambda's asynchronous invocation retries
-            if self.runtime.invoke(function.name, payload, source=source).ok:
-                break
+        self.runtime.invoke_async(function.name, payload, source)
         return True
 
     def _send(self, queue_arn: str, body: str) -> bool:

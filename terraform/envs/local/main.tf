@@ -45,8 +45,8 @@ locals {
   # What each emulator can create. Resource types a backend lacks are skipped here and the
   # harness binds the flow to its own service instead (RabbitMQ, Redis, PostgreSQL).
   capabilities = {
-    moto       = { elasticache = false, pipes = true, ecs = true, ecr = true, mq = true, rds = true }
-    localstack = { elasticache = false, pipes = false, ecs = false, ecr = false, mq = false, rds = false }
+    moto       = { elasticache = false, pipes = true, ecs = true, ecr = true, mq = true, rds = true, efs = true }
+    localstack = { elasticache = false, pipes = false, ecs = false, ecr = false, mq = false, rds = false, efs = false }
   }[var.emulator]
   services = [
     "cloudwatch", "dynamodb", "ec2", "ecr", "ecs", "efs", "elasticache", "events", "iam",
@@ -54,6 +54,8 @@ locals {
     "ssm", "sts",
   ]
   tags = { Project = "pipeline-harness", Environment = "local" }
+  # postgresql://user:password@host:port/dbname
+  postgres = var.postgres_url == "" ? null : regex("^postgres(?:ql)?://([^:@/]+):([^@]*)@([^:/]+):([0-9]+)/(.+)$", var.postgres_url)
 }
 
 provider "aws" {
@@ -111,8 +113,67 @@ module "cache" {
   local_url = var.redis_url
 }
 
+module "ingest" {
+  source       = "../../modules/ingest_flow"
+  environment  = "local"
+  package_path = var.package_path
+  database = {
+    username = local.postgres[0]
+    password = local.postgres[1]
+    host     = local.postgres[2]
+    port     = tonumber(local.postgres[3])
+    dbname   = local.postgres[4]
+  }
+  secret_recovery_window_days = 0
+  force_destroy               = true
+  tags                        = local.tags
+}
+
+# Amazon MQ stands in as the harness's RabbitMQ: the module writes the broker secret either way.
+module "broker_mq" {
+  source                      = "../../modules/mq_broker"
+  name                        = "broker"
+  create                      = false
+  local_url                   = var.rabbitmq_url
+  secret_recovery_window_days = 0
+  tags                        = local.tags
+}
+
+module "broker" {
+  source                    = "../../modules/broker_flow"
+  package_path              = var.package_path
+  rabbitmq_secret_arn       = module.broker_mq.secret_arn
+  rabbitmq_secret_statement = module.broker_mq.secret_read_statement
+  redis_url                 = module.cache.url
+  create_ecs                = local.capabilities.ecs
+  create_efs                = local.capabilities.efs
+  force_destroy             = true
+  tags                      = local.tags
+}
+
+# Audit queues subscribed to the SNS topics, so scenarios can assert what was published
+# (the `sns_messages` expectation reads them).
+resource "aws_sqs_queue" "audit" {
+  for_each = {
+    alerts        = module.ingest.alerts_topic_arn
+    notifications = module.broker.notifications_topic_arn
+  }
+  name = "harness-audit-${each.key}"
+  tags = local.tags
+}
+
+resource "aws_sns_topic_subscription" "audit" {
+  for_each             = aws_sqs_queue.audit
+  topic_arn            = each.key == "alerts" ? module.ingest.alerts_topic_arn : module.broker.notifications_topic_arn
+  protocol             = "sqs"
+  endpoint             = each.value.arn
+  raw_message_delivery = false
+}
+
 output "emulator" { value = var.emulator }
 output "cache_url" { value = module.cache.url }
 output "capabilities" { value = local.capabilities }
 output "refiner" { value = module.refiner }
 output "batch" { value = module.batch }
+output "ingest" { value = module.ingest }
+output "broker" { value = module.broker }

@@ -31,6 +31,20 @@ variable "task_policy_statements" {
   type    = any
   default = []
 }
+variable "efs_volumes" {
+  description = "EFS volumes: name -> {file_system_id, access_point_id, container_path}; mounted read-write."
+  type = map(object({
+    file_system_id  = string
+    access_point_id = optional(string)
+    container_path  = string
+  }))
+  default = {}
+}
+variable "stop_timeout" {
+  description = "Seconds between SIGTERM and SIGKILL when the task is stopped (Fargate max 120)."
+  type        = number
+  default     = 30
+}
 variable "log_group_name" { type = string }
 variable "log_retention_days" {
   type    = number
@@ -54,6 +68,12 @@ locals {
     image       = var.image
     essential   = true
     command     = var.command
+    stopTimeout = var.stop_timeout
+    mountPoints = [for name in sort(keys(var.efs_volumes)) : {
+      sourceVolume  = name
+      containerPath = var.efs_volumes[name].container_path
+      readOnly      = false
+    }]
     environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
     logConfiguration = {
       logDriver = "awslogs"
@@ -135,7 +155,24 @@ resource "aws_ecs_task_definition" "this" {
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task.arn
   container_definitions    = local.container_definitions
-  tags                     = var.tags
+  dynamic "volume" {
+    for_each = var.efs_volumes
+    content {
+      name = volume.key
+      efs_volume_configuration {
+        file_system_id     = volume.value.file_system_id
+        transit_encryption = "ENABLED"
+        dynamic "authorization_config" {
+          for_each = volume.value.access_point_id == null ? [] : [volume.value.access_point_id]
+          content {
+            access_point_id = authorization_config.value
+            iam             = "ENABLED"
+          }
+        }
+      }
+    }
+  }
+  tags = var.tags
 }
 
 # The definition as data, for emulators without ECS (read by the harness, ignored by AWS).
@@ -147,6 +184,7 @@ resource "terraform_data" "task_definition" {
     arn                   = local.task_definition_arn
     task_role_arn         = aws_iam_role.task.arn
     container_definitions = local.container_definitions
+    volumes               = { for name, v in var.efs_volumes : name => v.file_system_id }
   }
 }
 

@@ -1,0 +1,321 @@
+# The broker flow (seed 000): an EventBridge Scheduler schedule fires the producer Lambda,
+# which lists new objects in the input bucket, de-duplicates them in Redis (ElastiCache) and
+# publishes one job each to RabbitMQ (Amazon MQ) with publisher confirms; a long-running ECS
+# service (the worker) consumes the jobs, uses EFS for scratch space and writes results to
+# the output bucket; "Object Created" events of the output bucket go EventBridge -> SQS
+# (+DLQ) -> the post-process Lambda, which records completion in DynamoDB and notifies SNS.
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws" }
+  }
+}
+
+variable "name" {
+  type    = string
+  default = "broker"
+}
+variable "bucket_suffix" {
+  type    = string
+  default = ""
+}
+variable "package_path" {
+  description = "Zip of the pipeline package (both Lambdas)."
+  type        = string
+}
+variable "worker_image" {
+  description = "The worker image (the harness runs its command locally)."
+  type        = string
+  default     = null
+}
+variable "producer_schedule" {
+  type    = string
+  default = "rate(5 minutes)"
+}
+variable "worker_count" {
+  description = "The worker service's desired_count."
+  type        = number
+  default     = 2
+}
+variable "job_delivery_limit" {
+  description = "Deliveries of a job before RabbitMQ dead-letters it (quorum queue x-delivery-limit)."
+  type        = number
+  default     = 3
+}
+variable "rabbitmq_secret_arn" { type = string }
+variable "rabbitmq_secret_statement" {
+  description = "The IAM statement that reads the RabbitMQ secret."
+  type        = any
+}
+variable "redis_url" { type = string }
+variable "create_ecs" {
+  type    = bool
+  default = true
+}
+variable "create_efs" {
+  type    = bool
+  default = true
+}
+variable "force_destroy" {
+  type    = bool
+  default = false
+}
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  input_prefix  = "incoming/"
+  output_prefix = "results/"
+  job_queue     = "${var.name}-jobs"
+  scratch_path  = "/mnt/efs"
+  cluster_arn   = var.create_ecs ? aws_ecs_cluster.this[0].arn : "arn:aws:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:cluster/${var.name}"
+  image         = coalesce(var.worker_image, "${data.aws_caller_identity.current.account_id}.dkr.ecr.${data.aws_region.current.name}.amazonaws.com/${var.name}/worker:latest")
+  efs_id        = var.create_efs ? aws_efs_file_system.scratch[0].id : "fs-harness-${var.name}"
+  efs_arn       = var.create_efs ? aws_efs_file_system.scratch[0].arn : "arn:aws:elasticfilesystem:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:file-system/${local.efs_id}"
+}
+
+module "input" {
+  source        = "../bucket"
+  name          = "${var.name}-input${var.bucket_suffix}"
+  force_destroy = var.force_destroy
+  tags          = var.tags
+}
+
+module "output" {
+  source        = "../bucket"
+  name          = "${var.name}-output${var.bucket_suffix}"
+  eventbridge   = true
+  force_destroy = var.force_destroy
+  tags          = var.tags
+}
+
+# -- network, cluster, scratch space ---------------------------------------------------------
+
+resource "aws_vpc" "this" {
+  cidr_block = "10.43.0.0/16"
+  tags       = merge(var.tags, { Name = var.name })
+}
+
+resource "aws_subnet" "private" {
+  vpc_id     = aws_vpc.this.id
+  cidr_block = "10.43.1.0/24"
+  tags       = merge(var.tags, { Name = "${var.name}-private" })
+}
+
+resource "aws_security_group" "worker" {
+  name        = "${var.name}-worker"
+  description = "Broker workers: outbound only"
+  vpc_id      = aws_vpc.this.id
+  egress {
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+  tags = var.tags
+}
+
+resource "aws_security_group" "efs" {
+  name        = "${var.name}-efs"
+  description = "NFS from the broker workers only"
+  vpc_id      = aws_vpc.this.id
+  ingress {
+    from_port       = 2049
+    to_port         = 2049
+    protocol        = "tcp"
+    security_groups = [aws_security_group.worker.id]
+  }
+  tags = var.tags
+}
+
+resource "aws_efs_file_system" "scratch" {
+  count     = var.create_efs ? 1 : 0
+  encrypted = true
+  tags      = merge(var.tags, { Name = "${var.name}-scratch" })
+}
+
+resource "aws_efs_mount_target" "scratch" {
+  count           = var.create_efs ? 1 : 0
+  file_system_id  = aws_efs_file_system.scratch[0].id
+  subnet_id       = aws_subnet.private.id
+  security_groups = [aws_security_group.efs.id]
+}
+
+resource "aws_ecs_cluster" "this" {
+  count = var.create_ecs ? 1 : 0
+  name  = var.name
+  tags  = var.tags
+}
+
+# -- producer ------------------------------------------------------------------------------
+
+module "producer" {
+  source       = "../lambda_function"
+  name         = "${var.name}-producer"
+  handler      = "pipeline.broker.producer.handler"
+  package_path = var.package_path
+  timeout      = 120
+  memory_size  = 256
+  environment = {
+    INPUT_BUCKET        = module.input.name
+    INPUT_PREFIX        = local.input_prefix
+    RABBITMQ_SECRET_ARN = var.rabbitmq_secret_arn
+    JOB_QUEUE           = local.job_queue
+    JOB_DELIVERY_LIMIT  = tostring(var.job_delivery_limit)
+    REDIS_URL           = var.redis_url
+    LOG_LEVEL           = "INFO"
+  }
+  policy_statements = [
+    {
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = module.input.arn
+      Condition = { StringLike = { "s3:prefix" = ["${local.input_prefix}*"] } }
+    },
+    var.rabbitmq_secret_statement,
+  ]
+  tags = var.tags
+}
+
+module "schedule" {
+  source              = "../schedule"
+  name                = "${var.name}-producer"
+  schedule_expression = var.producer_schedule
+  timezone            = "UTC"
+  target_arn          = module.producer.arn
+  target_input = replace(replace(jsonencode({
+    source         = "${var.name}-schedule"
+    scheduled_time = "<aws.scheduler.scheduled-time>"
+  }), "\\u003c", "<"), "\\u003e", ">")
+  maximum_retry_attempts = 0 # the next firing retries; a retry would only race it
+  tags                   = var.tags
+}
+
+# -- worker (ECS service) ------------------------------------------------------------------
+
+module "worker_task" {
+  source         = "../ecs_task"
+  family         = "${var.name}-worker"
+  container_name = "worker"
+  image          = local.image
+  command        = ["python", "-m", "pipeline.broker.worker"]
+  environment = {
+    INPUT_BUCKET        = module.input.name
+    OUTPUT_BUCKET       = module.output.name
+    OUTPUT_PREFIX       = local.output_prefix
+    RABBITMQ_SECRET_ARN = var.rabbitmq_secret_arn
+    JOB_QUEUE           = local.job_queue
+    JOB_DELIVERY_LIMIT  = tostring(var.job_delivery_limit)
+    PREFETCH            = "4"
+    SCRATCH_DIR         = local.scratch_path
+    LOG_LEVEL           = "INFO"
+  }
+  efs_volumes = {
+    scratch = { file_system_id = local.efs_id, container_path = local.scratch_path }
+  }
+  stop_timeout   = 30
+  log_group_name = "/ecs/${var.name}-worker"
+  create_ecs     = var.create_ecs
+  # Least privilege: read inputs, write (and check) results, read the broker secret, mount EFS.
+  task_policy_statements = [
+    { Effect = "Allow", Action = ["s3:GetObject"], Resource = "${module.input.arn}/${local.input_prefix}*" },
+    {
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject"]
+      Resource = "${module.output.arn}/${local.output_prefix}*"
+    },
+    {
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = module.output.arn
+      Condition = { StringLike = { "s3:prefix" = ["${local.output_prefix}*"] } }
+    },
+    var.rabbitmq_secret_statement,
+    {
+      Effect   = "Allow"
+      Action   = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+      Resource = local.efs_arn
+    },
+  ]
+  tags = var.tags
+}
+
+module "worker_service" {
+  source              = "../ecs_service"
+  name                = "${var.name}-worker"
+  cluster_arn         = local.cluster_arn
+  task_definition_arn = module.worker_task.task_definition_arn
+  desired_count       = var.worker_count
+  subnets             = [aws_subnet.private.id]
+  security_groups     = [aws_security_group.worker.id]
+  create_ecs          = var.create_ecs
+  tags                = var.tags
+}
+
+# -- post-process --------------------------------------------------------------------------
+
+resource "aws_dynamodb_table" "completions" {
+  name         = "${var.name}-completions"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "job_id"
+  attribute {
+    name = "job_id"
+    type = "S"
+  }
+  tags = var.tags
+}
+
+resource "aws_sns_topic" "notifications" {
+  name = "${var.name}-notifications"
+  tags = var.tags
+}
+
+module "postprocess" {
+  source         = "../event_route"
+  name           = "${var.name}-results"
+  event_bus_name = "default"
+  bucket_name    = module.output.name
+  prefix         = local.output_prefix
+  consumer = {
+    name         = "${var.name}-post-process"
+    handler      = "pipeline.broker.postprocess.handler"
+    package_path = var.package_path
+    timeout      = 60
+    memory_size  = 256
+    environment = {
+      OUTPUT_BUCKET     = module.output.name
+      OUTPUT_PREFIX     = local.output_prefix
+      COMPLETIONS_TABLE = aws_dynamodb_table.completions.name
+      NOTIFY_TOPIC_ARN  = aws_sns_topic.notifications.arn
+      LOG_LEVEL         = "INFO"
+    }
+    policy_statements = [
+      { Effect = "Allow", Action = ["s3:GetObject"], Resource = "${module.output.arn}/${local.output_prefix}*" },
+      {
+        Effect   = "Allow"
+        Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+        Resource = aws_dynamodb_table.completions.arn
+      },
+      { Effect = "Allow", Action = ["sns:Publish"], Resource = aws_sns_topic.notifications.arn },
+    ]
+  }
+  tags = var.tags
+}
+
+output "input_bucket" { value = module.input.name }
+output "output_bucket" { value = module.output.name }
+output "job_queue" { value = local.job_queue }
+output "dead_letter_queue" { value = "${local.job_queue}.dlq" }
+output "cluster_arn" { value = local.cluster_arn }
+output "worker_service" { value = module.worker_service.name }
+output "producer" { value = module.producer.name }
+output "post_process" { value = module.postprocess.function_name }
+output "results_queue_url" { value = module.postprocess.queue_url }
+output "results_dlq_url" { value = module.postprocess.dlq_url }
+output "completions_table" { value = aws_dynamodb_table.completions.name }
+output "notifications_topic_arn" { value = aws_sns_topic.notifications.arn }
+output "schedule" { value = module.schedule.name }

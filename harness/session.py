@@ -31,6 +31,9 @@ from harness.deploy.terraform import Terraform
 from harness.errors import HarnessError
 from harness.paths import REPO_ROOT
 from harness.report.timeline import Timeline
+from harness.runtime import data_reset
+from harness.runtime.alarms import AlarmEvaluator
+from harness.runtime.ecs_services import EcsServiceSupervisor, TaskEvent
 from harness.runtime.ecs_tasks import EcsTaskRunner, TaskRun
 from harness.runtime.lambda_runtime import Invocation, LambdaRuntime, RuntimeSettings
 from harness.runtime.poller import QueuePoller
@@ -38,7 +41,9 @@ from harness.runtime.rule_targets import EventBridgeLambdaTarget
 from harness.runtime.scheduler import Scheduler
 from harness.runtime.sqs_event_source import SqsEventSourceMapping
 from harness.services.base import Service
+from harness.services.outages import Outages
 from harness.services.process import RunDirectory
+from harness.services.rabbitmq_admin import RabbitAdmin
 
 REGION = "us-east-1"
 LOCAL_ENV = REPO_ROOT / "terraform" / "envs" / "local"
@@ -87,6 +92,10 @@ class HarnessSession:
         self.runtime: LambdaRuntime | None = None
         self.ecs: EcsTaskRunner | None = None
         self.scheduler: Scheduler | None = None
+        self.ecs_services: EcsServiceSupervisor | None = None
+        self.alarms: AlarmEvaluator | None = None
+        self.outages = Outages({})
+        self.consumed_rabbit_queues: set[str] = set()
         self.package = self.run_dir.path / "build" / "pipeline.zip"
         self.seed = 0
         self.mappings: list[SqsEventSourceMapping] = []
@@ -135,6 +144,7 @@ class HarnessSession:
                     errors.append(exc)
             if errors:
                 raise errors[0]
+        self.outages = Outages(self.support)
         self.timings.services_total = time.monotonic() - started
 
     @property
@@ -172,7 +182,7 @@ class HarnessSession:
     def _start_compute(self) -> None:
         t0 = time.monotonic()
         done = takeover.take_over_compute(
-            self.stack, {n: self.client(n) for n in ("lambda", "events", "sqs")}
+            self.stack, {n: self.client(n) for n in ("lambda", "events", "sqs", "cloudwatch")}
         )
         self.timings.takeover = time.monotonic() - t0
         self.timeline.add("takeover", self.clock.iso(), summary=json.loads(takeover.describe(done)))
@@ -216,10 +226,18 @@ class HarnessSession:
             REGION,
             quiet=lambda: self.await_quiet(timeout=300, settle=self.firing_settle),
         )
+        self.alarms = AlarmEvaluator(self.stack, self.client, REGION, self.clock.iso)
         for poller in self._pollers():
             poller.start()
+        self.ecs_services = EcsServiceSupervisor(
+            self.stack, self.ecs, self.run_dir.sub("ecs-services"), self.clock.iso, self._record_service_task
+        )
+        self.ecs_services.start()
 
     def stop(self) -> None:
+        if self.ecs_services is not None:
+            with contextlib.suppress(Exception):
+                self.ecs_services.stop()
         for poller in self._pollers():
             with contextlib.suppress(Exception):
                 poller.stop()
@@ -274,6 +292,16 @@ class HarnessSession:
             ms=round(run.duration_ms, 1),
         )
 
+    def _record_service_task(self, event: TaskEvent) -> None:
+        self.timeline.add(
+            f"ecs.service.task.{event.kind}",
+            event.virtual_time,
+            service=event.service,
+            slot=event.slot,
+            task=event.task_arn.rsplit("/", 1)[-1][:12],
+            **({"exit_code": event.exit_code, "reason": event.reason} if event.kind == "stopped" else {}),
+        )
+
     def compress_wait(self, delta: timedelta, reason: str) -> None:
         self.clock.advance(delta)
         self.timeline.add("clock.compress", self.clock.iso(), seconds=delta.total_seconds(), reason=reason)
@@ -283,14 +311,28 @@ class HarnessSession:
     def _pollers(self) -> list[QueuePoller]:
         return [*self.mappings, *self.taps]
 
-    def reset_data(self, clock_start: datetime | None = None, seed: int = 0) -> None:
-        """Empty every bucket and queue of the stack; keep the infrastructure."""
+    def reset_data(
+        self,
+        clock_start: datetime | None = None,
+        seed: int = 0,
+        flow: str | None = None,
+        flows: frozenset[str] = frozenset(),
+    ) -> None:
+        """Empty every bucket, queue, table and store of the stack; keep the infrastructure.
+
+        With `flow`, only that flow's schedules (and those of no flow) fire as the clock moves.
+        """
+        restored = self.outages.restore_all()
+        if restored:
+            self.say(f"harness: restored {', '.join(restored)} after the previous scenario")
+        self._drain_rabbit()
         for poller in self._pollers():
             poller.pause()
         try:
             s3 = self.client("s3")
             for bucket in self.stack.buckets:
                 self._empty_bucket(s3, bucket)
+            self._reset_stores()
             urls = [q.url for q in self.stack.queues.values()] + [t.queue_url for t in self.taps]
             for url in urls:
                 self._empty_queue(url)
@@ -298,13 +340,67 @@ class HarnessSession:
                 self.runtime.reset_records()
             if self.ecs is not None:
                 self.ecs.reset_records()
+            if self.ecs_services is not None:
+                self.ecs_services.reset_records()
             self.timeline.clear()
             self.clock.set(clock_start or datetime.now().astimezone().replace(microsecond=0))
             if self.scheduler is not None:
-                self.scheduler.reset(self.clock.now(), seed)
+                self.scheduler.reset(self.clock.now(), seed, flow, flows)
+            if self.alarms is not None:
+                self.alarms.reset()
         finally:
             for poller in self._pollers():
                 poller.resume()
+
+    def _drain_rabbit(self) -> None:
+        """Purge RabbitMQ, let jobs already in a worker's hands finish, purge again: nothing of
+        the last scenario reaches the next one."""
+        admin = self.rabbit_admin
+        if admin is None or not self.want_deploy:
+            return
+        self.note_rabbit_consumers()
+        admin.purge_all()
+        deadline = time.monotonic() + 30
+        while any(q.unacked for q in admin.queues()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        admin.purge_all()
+
+    def note_rabbit_consumers(self) -> None:
+        """Remember which RabbitMQ queues have consumers now, so their waiting messages count
+        as work even while the consumers are away (a broker restart, a replaced task)."""
+        admin = self.rabbit_admin
+        if admin is None:
+            return
+        with contextlib.suppress(OSError):
+            admin.busy_queues(self.consumed_rabbit_queues)
+
+    def _reset_stores(self) -> None:
+        """DynamoDB items, PostgreSQL rows, Redis keys and RabbitMQ messages of the last scenario."""
+        if not self.want_deploy:
+            return
+        dynamodb = self.client("dynamodb")
+        for table in self.stack.tables.values():
+            data_reset.empty_table(dynamodb, table)
+        if "postgres" in self.support:
+            data_reset.truncate_postgres(self.support["postgres"].endpoint.url)
+        if "redis" in self.support:
+            data_reset.flush_redis(self.support["redis"].endpoint.url)
+
+    @property
+    def rabbit_admin(self) -> RabbitAdmin | None:
+        service = self.support.get("rabbitmq")
+        if service is None or "metrics_url" not in service.endpoint.extras:
+            return None
+        return RabbitAdmin(service.endpoint)
+
+    def evaluate_alarms(self) -> None:
+        """Evaluate the queue-depth alarms now (the emulators keep no SQS metrics)."""
+        if self.alarms is None:
+            return
+        for alarm, state in self.alarms.evaluate():
+            self.timeline.add(
+                "alarm", self.clock.iso(), alarm=alarm.name, state=state.state, value=state.value
+            )
 
     @staticmethod
     def _empty_bucket(s3: Any, bucket: str) -> None:
@@ -378,6 +474,14 @@ class HarnessSession:
             busy.append("invocation running")
         if self.ecs is not None and self.ecs.busy:
             busy.append("ECS task running")
+        if self.ecs_services is not None and self.ecs_services.busy:
+            busy.append("ECS service task being replaced")
+        admin = self.rabbit_admin
+        if admin is not None and self.ecs_services is not None and "rabbitmq" not in self.outages.down:
+            try:
+                busy.extend(admin.busy_queues(self.consumed_rabbit_queues))
+            except OSError as exc:  # up as far as the harness knows, so it is coming back
+                busy.append(f"RabbitMQ metrics unavailable ({exc})")
         for poller in self._pollers():
             if poller.in_flight:
                 busy.append("poller busy")

@@ -121,11 +121,20 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class MountPoint:
+    volume: str
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     image: str
     command: tuple[str, ...]
     environment: dict[str, str]
+    mount_points: tuple[MountPoint, ...] = ()
+    stop_timeout: int = 30
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,38 @@ class TaskDefinition:
     arn: str
     containers: tuple[Container, ...]
     task_role_arn: str
+    address: str
+    #: volume name -> EFS file system id (or the volume's own name for other kinds)
+    volumes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EcsService:
+    """A long-running ECS service (or its recorded stand-in): desired_count copies of a task."""
+
+    name: str
+    cluster: str
+    task_definition: str
+    desired_count: int
+    address: str
+
+
+@dataclass(frozen=True)
+class MetricAlarm:
+    name: str
+    arn: str
+    namespace: str | None
+    metric_name: str | None
+    dimensions: dict[str, str]
+    statistic: str | None
+    period: int
+    evaluation_periods: int
+    threshold: float
+    comparison: str
+    treat_missing_data: str
+    alarm_actions: tuple[str, ...]
+    ok_actions: tuple[str, ...]
+    description: str
     address: str
 
 
@@ -219,6 +260,8 @@ class Stack:
     subscriptions: list[Subscription] = field(default_factory=list)
     task_definitions: dict[str, TaskDefinition] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    ecs_services: dict[str, EcsService] = field(default_factory=dict)
+    alarms: dict[str, MetricAlarm] = field(default_factory=dict)
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -250,6 +293,13 @@ class Stack:
                 return task
         family = name_or_arn.split("task-definition/")[-1].split(":")[0]
         return resolve_name("task definition", family, self.task_definitions)
+
+    def resolve_ecs_service(self, name: str) -> EcsService:
+        """An ECS service by exact name, or by a unique suffix (`worker`)."""
+        return resolve_name("ECS service", name, self.ecs_services)
+
+    def resolve_alarm(self, name: str) -> MetricAlarm:
+        return resolve_name("alarm", name, self.alarms)
 
     def subscriptions_of(self, topic_arn: str) -> list[Subscription]:
         return [s for s in self.subscriptions if s.topic_arn == topic_arn]
@@ -382,8 +432,41 @@ def _containers(definitions: str) -> tuple[Container, ...]:
             image=str(c.get("image", "")),
             command=tuple(str(part) for part in c.get("command") or ()),
             environment={str(e["name"]): str(e["value"]) for e in c.get("environment") or []},
+            mount_points=tuple(
+                MountPoint(str(m["sourceVolume"]), str(m["containerPath"]), bool(m.get("readOnly")))
+                for m in c.get("mountPoints") or []
+            ),
+            stop_timeout=int(c.get("stopTimeout") or 30),
         )
         for c in json.loads(definitions or "[]")
+    )
+
+
+def _volumes(blocks: list[dict[str, Any]]) -> dict[str, str]:
+    volumes: dict[str, str] = {}
+    for block in blocks:
+        efs = (block.get("efs_volume_configuration") or [{}])[0]
+        volumes[str(block["name"])] = str(efs.get("file_system_id") or block["name"])
+    return volumes
+
+
+def _alarm(v: dict[str, Any], address: str) -> MetricAlarm:
+    return MetricAlarm(
+        name=v["alarm_name"],
+        arn=v.get("arn") or "",
+        namespace=v.get("namespace") or None,
+        metric_name=v.get("metric_name") or None,
+        dimensions={str(k): str(x) for k, x in (v.get("dimensions") or {}).items()},
+        statistic=v.get("statistic") or v.get("extended_statistic") or None,
+        period=int(v.get("period") or 60),
+        evaluation_periods=int(v.get("evaluation_periods") or 1),
+        threshold=float(v.get("threshold") or 0),
+        comparison=v.get("comparison_operator") or "GreaterThanThreshold",
+        treat_missing_data=v.get("treat_missing_data") or "missing",
+        alarm_actions=tuple(v.get("alarm_actions") or ()),
+        ok_actions=tuple(v.get("ok_actions") or ()),
+        description=v.get("alarm_description") or "",
+        address=address,
     )
 
 
@@ -396,7 +479,18 @@ def _add_compute(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> N
             containers=_containers(v.get("container_definitions") or "[]"),
             task_role_arn=v.get("task_role_arn") or "",
             address=address,
+            volumes=_volumes(v.get("volume") or []),
         )
+    elif rtype == "aws_ecs_service":
+        stack.ecs_services[v["name"]] = EcsService(
+            name=v["name"],
+            cluster=v.get("cluster") or "",
+            task_definition=v.get("task_definition") or "",
+            desired_count=int(v.get("desired_count") or 0),
+            address=address,
+        )
+    elif rtype == "aws_cloudwatch_metric_alarm":
+        stack.alarms[v["alarm_name"]] = _alarm(v, address)
     elif rtype == "terraform_data":
         data = v.get("output") or v.get("input") or {}
         if isinstance(data, dict) and data.get("kind") == "harness_ecs_task_definition":
@@ -405,6 +499,15 @@ def _add_compute(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> N
                 arn=data["arn"],
                 containers=_containers(data.get("container_definitions") or "[]"),
                 task_role_arn=data.get("task_role_arn") or "",
+                address=address,
+                volumes={str(k): str(x) for k, x in (data.get("volumes") or {}).items()},
+            )
+        elif isinstance(data, dict) and data.get("kind") == "harness_ecs_service":
+            stack.ecs_services[data["name"]] = EcsService(
+                name=data["name"],
+                cluster=data.get("cluster") or "",
+                task_definition=data["task_definition"],
+                desired_count=int(data.get("desired_count") or 0),
                 address=address,
             )
     elif rtype == "aws_scheduler_schedule":

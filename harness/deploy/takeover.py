@@ -40,6 +40,7 @@ class Takeover:
     disabled_mappings: list[str] = field(default_factory=list)
     lambda_taps: list[LambdaTap] = field(default_factory=list)
     schedule_targets: list[Target] = field(default_factory=list)
+    alarm_actions_disabled: int = 0
 
 
 def _tap_queue_name(rule: Rule, target: Target) -> str:
@@ -53,6 +54,12 @@ def take_over_compute(stack: Stack, clients: dict[str, Any]) -> Takeover:
     for mapping in stack.event_source_mappings:
         lam.update_event_source_mapping(UUID=mapping.uuid, Enabled=False)
         done.disabled_mappings.append(mapping.uuid)
+
+    # Alarm actions are the harness's (it evaluates queue-depth alarms itself); left on, an
+    # emulator that evaluates alarms would publish its own, metric-less verdicts.
+    if stack.alarms and "cloudwatch" in clients:
+        clients["cloudwatch"].disable_alarm_actions(AlarmNames=sorted(stack.alarms))
+        done.alarm_actions_disabled = len(stack.alarms)
 
     rules = {(r.bus, r.name): r for r in stack.rules}
     for target in stack.targets:

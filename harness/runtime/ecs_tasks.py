@@ -92,6 +92,44 @@ class EcsTaskRunner:
             declared=container_env,
         )
 
+    def volume_dir(self, task: TaskDefinition, volume: str) -> Path:
+        """The local directory standing in for a volume (an EFS file system is shared by id)."""
+        source = task.volumes.get(volume, f"{task.family}-{volume}")
+        path = self.work_dir / "volumes" / source.replace("/", "_")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _mounted(self, task: TaskDefinition, container: Container, env: dict[str, str]) -> dict[str, str]:
+        """Environment values under a container path, moved to the volume's local directory
+        (the process cannot see the container's mount point, so the path is translated)."""
+        mounts = sorted(container.mount_points, key=lambda m: len(m.container_path), reverse=True)
+        result = dict(env)
+        for name, value in env.items():
+            for mount in mounts:
+                root = mount.container_path.rstrip("/")
+                if value == root or value.startswith(root + "/"):
+                    result[name] = str(self.volume_dir(task, mount.volume)) + value[len(root) :]
+                    break
+        return result
+
+    def prepare(
+        self, task: TaskDefinition, container: Container, overrides: dict[str, Any] | None, task_arn: str
+    ) -> tuple[list[str], dict[str, str], dict[str, str]]:
+        """argv, process environment and declared environment of one container of a task."""
+        command, container_env = self.apply_overrides(container, overrides)
+        if not command:
+            raise HarnessError(
+                f"container {container.name} of task definition {task.family} has no command",
+                hint="set `command` in the task definition so the harness can run it as a local process",
+            )
+        if command[0] in ("python", "python3"):
+            command[0] = sys.executable
+        env = self._environment(self._mounted(task, container, container_env), task_arn)
+        return command, env, container_env
+
+    def new_task_arn(self, task: TaskDefinition) -> str:
+        return f"{task.arn.split(':task-definition/')[0]}:task/{uuid.uuid4().hex}"
+
     def run(
         self, task: TaskDefinition, overrides: dict[str, Any] | None = None, started_by: str = "run_task"
     ) -> list[TaskRun]:
@@ -101,15 +139,8 @@ class EcsTaskRunner:
     def _run_container(
         self, task: TaskDefinition, container: Container, overrides: dict[str, Any] | None, started_by: str
     ) -> TaskRun:
-        command, container_env = self.apply_overrides(container, overrides)
-        if not command:
-            raise HarnessError(
-                f"container {container.name} of task definition {task.family} has no command",
-                hint="set `command` in the task definition so the harness can run it as a local process",
-            )
-        if command[0] in ("python", "python3"):
-            command[0] = sys.executable
-        task_arn = f"{task.arn.split(':task-definition/')[0]}:task/{uuid.uuid4().hex}"
+        task_arn = self.new_task_arn(task)
+        command, env, container_env = self.prepare(task, container, overrides, task_arn)
         run = TaskRun(
             seq=next(self._seq),
             task_arn=task_arn,
@@ -126,7 +157,7 @@ class EcsTaskRunner:
         try:
             done = subprocess.run(
                 command,
-                env=self._environment(container_env, task_arn),
+                env=env,
                 cwd=self.work_dir,
                 capture_output=True,
                 text=True,

@@ -7,7 +7,7 @@ import itertools
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,6 +31,8 @@ class Header(BaseModel):
     flow: str
     clock: datetime | None = None
     seed: int = 0
+    #: which schedules fire as the clock moves: this flow's (and those of no flow), or all
+    schedules: Literal["flow", "all"] = "flow"
     steps: list[Any] = Field(default_factory=list)
     expect: list[Any] = Field(default_factory=list)
     faults: list[Any] = Field(default_factory=list)

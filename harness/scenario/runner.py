@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from harness.errors import ExpectationFailed, HarnessError
 from harness.scenario.context import ScenarioContext
 from harness.scenario.interpolate import interpolate
-from harness.scenario.model import Scenario
+from harness.scenario.model import FLOWS, Scenario
 from harness.scenario.vocabulary import Spec
 from harness.session import HarnessSession
 
@@ -27,7 +27,13 @@ def with_saved(spec: SpecT, ctx: ScenarioContext) -> SpecT:
 
 
 def run_scenario(scenario: Scenario, session: HarnessSession) -> ScenarioContext:
-    session.reset_data(clock_start=scenario.header.clock, seed=scenario.header.seed)
+    header = scenario.header
+    session.reset_data(
+        clock_start=header.clock,
+        seed=header.seed,
+        flow=header.flow if header.schedules == "flow" else None,
+        flows=frozenset(FLOWS),
+    )
     ctx = ScenarioContext(session=session, file=scenario.file)
     for fault in scenario.faults:  # removed again by the next reset_data
         fault.install(ctx)
@@ -37,6 +43,7 @@ def run_scenario(scenario: Scenario, session: HarnessSession) -> ScenarioContext
                 with_saved(step, ctx).run(ctx)
             except TimeoutError as exc:
                 raise ExpectationFailed(f"step {index} ({step.keyword}) timed out: {exc}") from None
+        session.evaluate_alarms()  # as CloudWatch would have by now
         failures: list[str] = []
         for index, expectation in enumerate(scenario.expect, start=1):
             try:

@@ -83,7 +83,7 @@ class RabbitMQService(Service):
     def __init__(self, run_dir: RunDirectory, port: int | None = None) -> None:
         self.run_dir = run_dir
         self.port = port if port is not None else free_port()
-        self.dist_port, self.epmd_port = _distinct_free_ports(2, {self.port})
+        self.dist_port, self.epmd_port, self.management_port = _distinct_free_ports(3, {self.port})
         self.node = f"harness-{self.port}@localhost"
         self.base_dir: Path = run_dir.sub(f"rabbitmq-{self.port}")
         self.process: ManagedProcess | None = None
@@ -122,6 +122,12 @@ class RabbitMQService(Service):
                 [
                     "loopback_users = none",
                     f"listeners.tcp.default = {HOST}:{self.port}",
+                    # The Prometheus endpoint is how the harness sees unacknowledged messages
+                    # (AMQP reports only ready ones). It reads the queues' own metrics, which
+                    # they emit every 250 ms here; the management API would lag by 5 s.
+                    f"prometheus.tcp.ip = {HOST}",
+                    f"prometheus.tcp.port = {self.management_port}",
+                    "collect_statistics_interval = 250",
                     f"default_user = {USERNAME}",
                     f"default_pass = {PASSWORD}",
                     "default_vhost = /",
@@ -140,7 +146,9 @@ class RabbitMQService(Service):
         )
         # Empty on purpose: keeps /etc/rabbitmq/rabbitmq-env.conf out of the picture.
         (base / "rabbitmq-env.conf").write_text("# private to this harness node\n")
-        (base / "enabled_plugins").write_text("[].\n")  # no management plugin: faster boot
+        (base / "enabled_plugins").write_text("[rabbitmq_prometheus].\n")
+        # Quorum queues publish their metrics on this tick (default 5 s).
+        (base / "advanced.config").write_text("[{rabbit, [{quorum_tick_interval, 250}]}].\n")
 
     # -- start -------------------------------------------------------------------------------
 
@@ -152,7 +160,12 @@ class RabbitMQService(Service):
         )
         epmd = require_binary("epmd", COMPONENT, hint=_HINT)
         # A taken node port makes RabbitMQ exit 0 after ~8 s; fail at once instead.
-        for what, port in (("AMQP", self.port), ("distribution", self.dist_port), ("epmd", self.epmd_port)):
+        for what, port in (
+            ("AMQP", self.port),
+            ("distribution", self.dist_port),
+            ("epmd", self.epmd_port),
+            ("metrics", self.management_port),
+        ):
             if port_in_use(port, HOST):
                 raise PortInUseError(
                     COMPONENT,
@@ -268,6 +281,7 @@ class RabbitMQService(Service):
                 "node": self.node,
                 "dist_port": str(self.dist_port),
                 "epmd_port": str(self.epmd_port),
+                "metrics_url": f"http://{HOST}:{self.management_port}/metrics/detailed",
             },
         )
 

@@ -33,8 +33,9 @@ class Objects(Expectation):
     keys: Matcher = None
     names_match: str | None = None
     body: Matcher = None
+    versions: CountMatcher = None
 
-    _valid_count = field_validator("count")(valid_count)
+    _valid_count = field_validator("count", "versions")(valid_count)
     _valid_matchers = field_validator("keys", "body")(valid_matcher)
 
     _valid_regex = field_validator("names_match")(valid_regex)
@@ -48,6 +49,17 @@ class Objects(Expectation):
             )
         if self.keys is not None:
             expect_match(f"keys under {where}", self.keys, keys)
+        if self.versions is not None:
+            versions = self._versions(ctx)
+            expect_match(
+                f"number of object versions under {where} (each write of a versioned bucket is one)",
+                self.versions,
+                len(versions),
+                {
+                    "versions": len(versions),
+                    "written_more_than_once": sorted({k for k in versions if versions.count(k) > 1}),
+                },
+            )
         if self.names_match is not None:
             pattern = re.compile(self.names_match)
             bad = [k for k in keys if not pattern.fullmatch(k)]
@@ -57,3 +69,12 @@ class Objects(Expectation):
             for key in keys:
                 body: Any = read_object(ctx, self.bucket, key).decode(errors="replace")
                 expect_match(f"body of s3://{self.bucket}/{key}", self.body, body)
+
+    def _versions(self, ctx: ScenarioContext) -> list[str]:
+        """The key of every version under the prefix (delete markers excluded)."""
+        paginator = ctx.session.client("s3").get_paginator("list_object_versions")
+        return [
+            v["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)
+            for v in page.get("Versions", [])
+        ]

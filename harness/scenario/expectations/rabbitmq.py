@@ -13,6 +13,7 @@ from harness.scenario.expectations._common import (
     decode_text,
     expect_match,
     fail,
+    plain,
     valid_count,
     valid_matcher,
 )
@@ -24,15 +25,17 @@ PEEK_LIMIT = 1000
 
 @expectation
 class RabbitQueue(Expectation):
-    """A RabbitMQ queue: its depth (ready messages) and its messages, peeked and requeued in order."""
+    """A RabbitMQ queue: its depth (ready messages) and its messages and their headers, peeked and
+    requeued in order."""
 
     keyword = "rabbitmq_queue"
     queue: str
     depth: CountMatcher = None
     messages: Matcher = None
+    headers: Matcher = None
 
     _valid_depth = field_validator("depth")(valid_count)
-    _valid_messages = field_validator("messages")(valid_matcher)
+    _valid_messages = field_validator("messages", "headers")(valid_matcher)
 
     def check(self, ctx: ScenarioContext) -> None:
         import pika
@@ -51,27 +54,32 @@ class RabbitQueue(Expectation):
             depth = int(declared.method.message_count)
             if self.depth is not None:
                 expect_match(f"depth of RabbitMQ queue {self.queue}", self.depth, depth)
-            if self.messages is not None:
-                bodies = self._peek(channel)
-                expect_match(f"messages on RabbitMQ queue {self.queue}", self.messages, bodies)
+            if self.messages is not None or self.headers is not None:
+                bodies, headers = self._peek(channel)
+                if self.messages is not None:
+                    expect_match(f"messages on RabbitMQ queue {self.queue}", self.messages, bodies)
+                if self.headers is not None:
+                    expect_match(f"message headers on RabbitMQ queue {self.queue}", self.headers, headers)
         finally:
             try:
                 connection.close()
             except pika.exceptions.AMQPError:
                 pass
 
-    def _peek(self, channel: Any) -> list[Any]:
-        """Every ready message, held unacknowledged and then requeued (so the queue keeps its order)."""
+    def _peek(self, channel: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+        """Every ready message (bodies, headers), held unacknowledged and then requeued in order."""
         bodies: list[Any] = []
+        headers: list[dict[str, Any]] = []
         last_tag = None
         try:
             while len(bodies) < PEEK_LIMIT:
-                method, _properties, body = channel.basic_get(queue=self.queue, auto_ack=False)
+                method, properties, body = channel.basic_get(queue=self.queue, auto_ack=False)
                 if method is None:
                     break
                 last_tag = method.delivery_tag
                 bodies.append(decode_text(body))
+                headers.append(plain(dict(properties.headers or {})))
         finally:
             if last_tag is not None:
                 channel.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
-        return bodies
+        return bodies, headers

@@ -33,9 +33,11 @@ from harness.paths import REPO_ROOT
 from harness.report.timeline import Timeline
 from harness.runtime import data_reset
 from harness.runtime.alarms import AlarmEvaluator
+from harness.runtime.ec2_instances import Ec2InstanceRunner, InstanceEvent
 from harness.runtime.ecs_services import EcsServiceSupervisor, TaskEvent
 from harness.runtime.ecs_tasks import EcsTaskRunner, TaskRun
 from harness.runtime.lambda_runtime import Invocation, LambdaRuntime, RuntimeSettings
+from harness.runtime.pipes import DynamoDBStreamPipe, emulator_matcher, moto_matcher
 from harness.runtime.poller import QueuePoller
 from harness.runtime.rule_targets import EventBridgeLambdaTarget
 from harness.runtime.scheduler import Scheduler
@@ -94,6 +96,8 @@ class HarnessSession:
         self.scheduler: Scheduler | None = None
         self.ecs_services: EcsServiceSupervisor | None = None
         self.alarms: AlarmEvaluator | None = None
+        self.ec2: Ec2InstanceRunner | None = None
+        self.pipes: list[DynamoDBStreamPipe] = []
         self.outages = Outages({})
         self.consumed_rabbit_queues: set[str] = set()
         self.package = self.run_dir.path / "build" / "pipeline.zip"
@@ -227,14 +231,39 @@ class HarnessSession:
             quiet=lambda: self.await_quiet(timeout=300, settle=self.firing_settle),
         )
         self.alarms = AlarmEvaluator(self.stack, self.client, REGION, self.clock.iso)
+        matcher = moto_matcher() if self.backend == "moto" else emulator_matcher(self.client("events"))
+        self.pipes = [
+            DynamoDBStreamPipe(
+                pipe,
+                self.stack,
+                self.client("dynamodbstreams"),
+                self.client("sqs"),
+                matcher,
+                self._record_pipe,
+            )
+            for pipe in self.stack.pipes.values()
+        ]
         for poller in self._pollers():
             poller.start()
+        self.ec2 = Ec2InstanceRunner(
+            self.client("ec2"),
+            self.client("s3"),
+            RuntimeSettings(endpoint_url=self.endpoint_url, region=REGION, clock_file=self.clock.file),
+            self.ecs.code_dir,
+            self.run_dir.sub("ec2"),
+            self.clock.iso,
+            self._record_instance,
+        )
+        self.ec2.start()
         self.ecs_services = EcsServiceSupervisor(
             self.stack, self.ecs, self.run_dir.sub("ecs-services"), self.clock.iso, self._record_service_task
         )
         self.ecs_services.start()
 
     def stop(self) -> None:
+        if self.ec2 is not None:
+            with contextlib.suppress(Exception):
+                self.ec2.stop()
         if self.ecs_services is not None:
             with contextlib.suppress(Exception):
                 self.ecs_services.stop()
@@ -246,7 +275,7 @@ class HarnessSession:
         services = [*self.support.values(), *([self.emulator] if self.emulator else [])]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
             list(pool.map(_stop_quietly, services))
-        self.mappings, self.taps, self.support, self.emulator = [], [], {}, None
+        self.mappings, self.taps, self.pipes, self.support, self.emulator = [], [], [], {}, None
 
     def __enter__(self) -> HarnessSession:
         return self.start()
@@ -292,6 +321,16 @@ class HarnessSession:
             ms=round(run.duration_ms, 1),
         )
 
+    def _record_pipe(self, pipe: object, read: int, kept: int) -> None:
+        self.timeline.add(
+            "pipe", self.clock.iso(), pipe=getattr(pipe, "name", ""), records=read, delivered=kept
+        )
+
+    def _record_instance(self, event: InstanceEvent) -> None:
+        self.timeline.add(
+            f"ec2.instance.{event.kind}", event.virtual_time, instance=event.instance_id, detail=event.detail
+        )
+
     def _record_service_task(self, event: TaskEvent) -> None:
         self.timeline.add(
             f"ecs.service.task.{event.kind}",
@@ -309,7 +348,7 @@ class HarnessSession:
     # -- data ---------------------------------------------------------------------------
 
     def _pollers(self) -> list[QueuePoller]:
-        return [*self.mappings, *self.taps]
+        return [*self.mappings, *self.taps, *self.pipes]
 
     def reset_data(
         self,
@@ -326,6 +365,8 @@ class HarnessSession:
         if restored:
             self.say(f"harness: restored {', '.join(restored)} after the previous scenario")
         self._drain_rabbit()
+        if self.ec2 is not None:
+            self.ec2.reset()
         for poller in self._pollers():
             poller.pause()
         try:
@@ -348,6 +389,8 @@ class HarnessSession:
                 self.scheduler.reset(self.clock.now(), seed, flow, flows)
             if self.alarms is not None:
                 self.alarms.reset()
+            for pipe in self.pipes:  # the reset's own deletions are history, not news
+                pipe.seek("LATEST")
         finally:
             for poller in self._pollers():
                 poller.resume()
@@ -476,6 +519,15 @@ class HarnessSession:
             busy.append("ECS task running")
         if self.ecs_services is not None and self.ecs_services.busy:
             busy.append("ECS service task being replaced")
+        if self.ec2 is not None:
+            with contextlib.suppress(Exception):  # its own thread records emulator errors
+                self.ec2.sync()  # an instance launched a moment ago must not look quiet
+            if self.ec2.starting:
+                busy.append("EC2 instance starting")
+            for instance in self.ec2.running():
+                depth = self.queue_depth(instance.queue_url) if instance.queue_url else 0
+                if depth:
+                    busy.append(f"{depth} message(s) for EC2 worker {instance.instance_id}")
         admin = self.rabbit_admin
         if admin is not None and self.ecs_services is not None and "rabbitmq" not in self.outages.down:
             try:

@@ -162,6 +162,20 @@ class EcsService:
 
 
 @dataclass(frozen=True)
+class Pipe:
+    """An EventBridge Pipe from a DynamoDB stream (or its recorded stand-in)."""
+
+    name: str
+    arn: str
+    source: str
+    target: str
+    starting_position: str
+    batch_size: int
+    filters: tuple[str, ...]
+    address: str
+
+
+@dataclass(frozen=True)
 class MetricAlarm:
     name: str
     arn: str
@@ -262,6 +276,7 @@ class Stack:
     schedules: dict[str, Schedule] = field(default_factory=dict)
     ecs_services: dict[str, EcsService] = field(default_factory=dict)
     alarms: dict[str, MetricAlarm] = field(default_factory=dict)
+    pipes: dict[str, Pipe] = field(default_factory=dict)
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -491,6 +506,20 @@ def _add_compute(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> N
         )
     elif rtype == "aws_cloudwatch_metric_alarm":
         stack.alarms[v["alarm_name"]] = _alarm(v, address)
+    elif rtype == "aws_pipes_pipe":
+        params = (v.get("source_parameters") or [{}])[0]
+        stream = (params.get("dynamodb_stream_parameters") or [{}])[0]
+        criteria = (params.get("filter_criteria") or [{}])[0]
+        stack.pipes[v["name"]] = Pipe(
+            name=v["name"],
+            arn=v.get("arn") or "",
+            source=v.get("source") or "",
+            target=v.get("target") or "",
+            starting_position=stream.get("starting_position") or "LATEST",
+            batch_size=int(stream.get("batch_size") or 1),
+            filters=tuple(str(f["pattern"]) for f in criteria.get("filter") or [] if f.get("pattern")),
+            address=address,
+        )
     elif rtype == "terraform_data":
         data = v.get("output") or v.get("input") or {}
         if isinstance(data, dict) and data.get("kind") == "harness_ecs_task_definition":
@@ -501,6 +530,17 @@ def _add_compute(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> N
                 task_role_arn=data.get("task_role_arn") or "",
                 address=address,
                 volumes={str(k): str(x) for k, x in (data.get("volumes") or {}).items()},
+            )
+        elif isinstance(data, dict) and data.get("kind") == "harness_pipe":
+            stack.pipes[data["name"]] = Pipe(
+                name=data["name"],
+                arn=data.get("arn") or "",
+                source=data["source"],
+                target=data["target"],
+                starting_position=data.get("starting_position") or "LATEST",
+                batch_size=int(data.get("batch_size") or 1),
+                filters=tuple(str(f) for f in data.get("filters") or []),
+                address=address,
             )
         elif isinstance(data, dict) and data.get("kind") == "harness_ecs_service":
             stack.ecs_services[data["name"]] = EcsService(

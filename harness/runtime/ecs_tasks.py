@@ -61,7 +61,7 @@ class EcsTaskRunner:
     def busy(self) -> bool:
         return self._running > 0
 
-    def _code_dir(self) -> Path:
+    def code_dir(self) -> Path:
         code = self.work_dir / "code"
         if not code.exists():
             code.mkdir(parents=True)
@@ -87,7 +87,7 @@ class EcsTaskRunner:
     def _environment(self, container_env: dict[str, str], task_arn: str) -> dict[str, str]:
         return self.settings.process_environment(
             home=self.work_dir,
-            code_dir=self._code_dir(),
+            code_dir=self.code_dir(),
             own={"ECS_TASK_ARN": task_arn},
             declared=container_env,
         )

@@ -58,6 +58,7 @@ lint: venv
 bench: venv system-deps
 	$(PY) -m bench.schedule_bench
 	$(PY) -m bench.e2e_bench
+	$(PY) -m bench.flows_bench
 
 sweep: venv
 	$(PY) -m harness.cli sweep

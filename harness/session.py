@@ -445,13 +445,14 @@ class HarnessSession:
                 "alarm", self.clock.iso(), alarm=alarm.name, state=state.state, value=state.value
             )
 
-    @staticmethod
-    def _empty_bucket(s3: Any, bucket: str) -> None:
+    def _empty_bucket(self, s3: Any, bucket: str) -> None:
+        keep = {key for name, key in self.stack.managed_objects if name == bucket}
         paginator = s3.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=bucket):
             entries = [
                 {"Key": v["Key"], "VersionId": v["VersionId"]}
                 for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+                if v["Key"] not in keep  # Terraform's own objects (a worker script) are infrastructure
             ]
             for start in range(0, len(entries), 1000):
                 s3.delete_objects(

@@ -277,6 +277,8 @@ class Stack:
     ecs_services: dict[str, EcsService] = field(default_factory=dict)
     alarms: dict[str, MetricAlarm] = field(default_factory=dict)
     pipes: dict[str, Pipe] = field(default_factory=dict)
+    #: objects Terraform itself manages (aws_s3_object): infrastructure, kept across resets
+    managed_objects: set[tuple[str, str]] = field(default_factory=set)
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -506,6 +508,8 @@ def _add_compute(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> N
         )
     elif rtype == "aws_cloudwatch_metric_alarm":
         stack.alarms[v["alarm_name"]] = _alarm(v, address)
+    elif rtype == "aws_s3_object":
+        stack.managed_objects.add((str(v["bucket"]), str(v["key"])))
     elif rtype == "aws_pipes_pipe":
         params = (v.get("source_parameters") or [{}])[0]
         stream = (params.get("dynamodb_stream_parameters") or [{}])[0]

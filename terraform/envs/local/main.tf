@@ -151,6 +151,26 @@ module "broker" {
   tags                      = local.tags
 }
 
+# Any Amazon Linux 2 image the emulator knows: the harness runs the worker's user data, not the AMI.
+data "aws_ami" "worker" {
+  most_recent = true
+  owners      = ["amazon"]
+  filter {
+    name   = "name"
+    values = ["amzn2-ami-hvm-*-x86_64-gp2"]
+  }
+}
+
+module "tracker" {
+  source             = "../../modules/tracker_flow"
+  package_path       = var.package_path
+  worker_script_path = "${path.module}/../../../pipeline/tracker/sqs_worker.py"
+  ami_id             = data.aws_ami.worker.id
+  create_pipe        = local.capabilities.pipes
+  force_destroy      = true
+  tags               = local.tags
+}
+
 # Audit queues subscribed to the SNS topics, so scenarios can assert what was published
 # (the `sns_messages` expectation reads them).
 resource "aws_sqs_queue" "audit" {
@@ -177,3 +197,4 @@ output "refiner" { value = module.refiner }
 output "batch" { value = module.batch }
 output "ingest" { value = module.ingest }
 output "broker" { value = module.broker }
+output "tracker" { value = module.tracker }

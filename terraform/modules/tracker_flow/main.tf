@@ -1,0 +1,326 @@
+# The tracker flow (seed 004): an item put into the tracker table with status = PENDING ->
+# DynamoDB stream -> EventBridge Pipe filtered on PENDING -> SQS (+DLQ, which the seed
+# lacked) -> an orchestrator Lambda, every minute, launches one EC2 worker (tag
+# Role=rag-worker) when messages wait and none runs -> the worker copies data/input/... to
+# data/output/..., sets status = FINISHED and terminates itself after an idle period.
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws" }
+  }
+}
+
+variable "name" {
+  type    = string
+  default = "tracker"
+}
+variable "bucket_name" {
+  type    = string
+  default = "tracker-data"
+}
+variable "package_path" {
+  description = "Zip of the pipeline package (the orchestrator)."
+  type        = string
+}
+variable "worker_script_path" {
+  description = "The EC2 worker script, uploaded to the bucket; the instance downloads it at boot."
+  type        = string
+}
+variable "ami_id" {
+  type = string
+}
+variable "instance_type" {
+  type    = string
+  default = "t3.micro"
+}
+variable "autoterminate_minutes" {
+  type    = number
+  default = 5
+}
+variable "key_name" {
+  description = "EC2 key pair for SSH; empty for none (the default: no SSH)."
+  type        = string
+  default     = ""
+}
+variable "max_receive_count" {
+  type    = number
+  default = 3
+}
+variable "create_pipe" {
+  description = "false where the emulator has no Pipes: the pipe is recorded as data for the harness."
+  type        = bool
+  default     = true
+}
+variable "force_destroy" {
+  type    = bool
+  default = false
+}
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  tag_key    = "Role"
+  tag_value  = "rag-worker"
+  script_key = "scripts/sqs_worker.py"
+  # New or changed rows whose new image says PENDING (REMOVE records have no NewImage).
+  filter_pattern = jsonencode({
+    eventName = ["INSERT", "MODIFY"]
+    dynamodb  = { NewImage = { status = { S = ["PENDING"] } } }
+  })
+  pipe_arn = "arn:aws:pipes:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:pipe/${var.name}-pending"
+}
+
+module "bucket" {
+  source        = "../bucket"
+  name          = var.bucket_name
+  force_destroy = var.force_destroy
+  tags          = var.tags
+}
+
+resource "aws_s3_object" "worker_script" {
+  bucket = module.bucket.name
+  key    = local.script_key
+  source = var.worker_script_path
+  etag   = filemd5(var.worker_script_path)
+  tags   = var.tags
+}
+
+resource "aws_dynamodb_table" "files" {
+  name             = "${var.name}-files"
+  billing_mode     = "PAY_PER_REQUEST"
+  hash_key         = "id"
+  stream_enabled   = true
+  stream_view_type = "NEW_AND_OLD_IMAGES"
+  attribute {
+    name = "id"
+    type = "S"
+  }
+  attribute {
+    name = "status"
+    type = "S"
+  }
+  global_secondary_index {
+    name            = "status-index"
+    hash_key        = "status"
+    projection_type = "ALL"
+  }
+  tags = var.tags
+}
+
+module "queue" {
+  source                     = "../queue_with_dlq"
+  name                       = "${var.name}-work"
+  max_receive_count          = var.max_receive_count
+  visibility_timeout_seconds = 300
+  tags                       = var.tags
+}
+
+# -- pipe: stream -> filter -> queue -------------------------------------------------------
+
+resource "aws_iam_role" "pipe" {
+  name = "${var.name}-pipe"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "pipes.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "pipe" {
+  name = "${var.name}-pipe"
+  role = aws_iam_role.pipe.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+        Resource = aws_dynamodb_table.files.stream_arn
+      },
+      { Effect = "Allow", Action = ["sqs:SendMessage"], Resource = module.queue.arn },
+    ]
+  })
+}
+
+resource "aws_pipes_pipe" "pending" {
+  count    = var.create_pipe ? 1 : 0
+  name     = "${var.name}-pending"
+  role_arn = aws_iam_role.pipe.arn
+  source   = aws_dynamodb_table.files.stream_arn
+  target   = module.queue.arn
+  source_parameters {
+    dynamodb_stream_parameters {
+      starting_position = "LATEST"
+      batch_size        = 1
+    }
+    filter_criteria {
+      filter {
+        pattern = local.filter_pattern
+      }
+    }
+  }
+  depends_on = [aws_iam_role_policy.pipe]
+  tags       = var.tags
+}
+
+resource "terraform_data" "pipe" {
+  count = var.create_pipe ? 0 : 1
+  input = {
+    kind              = "harness_pipe"
+    name              = "${var.name}-pending"
+    arn               = local.pipe_arn
+    source            = aws_dynamodb_table.files.stream_arn
+    target            = module.queue.arn
+    starting_position = "LATEST"
+    batch_size        = 1
+    filters           = [local.filter_pattern]
+  }
+}
+
+# -- worker instance: network, role, profile ----------------------------------------------
+
+resource "aws_vpc" "this" {
+  cidr_block = "10.44.0.0/16"
+  tags       = merge(var.tags, { Name = var.name })
+}
+
+resource "aws_subnet" "workers" {
+  vpc_id     = aws_vpc.this.id
+  cidr_block = "10.44.1.0/24"
+  tags       = merge(var.tags, { Name = "${var.name}-workers" })
+}
+
+resource "aws_security_group" "worker" {
+  name        = "${var.name}-worker"
+  description = "rag-worker instances: outbound only (the seed opened SSH; use SSM instead)"
+  vpc_id      = aws_vpc.this.id
+  egress {
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+  tags = var.tags
+}
+
+resource "aws_iam_role" "worker" {
+  name = "${var.name}-worker"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "ec2.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "worker" {
+  name = "${var.name}-worker"
+  role = aws_iam_role.worker.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+        Resource = module.queue.arn
+      },
+      { Effect = "Allow", Action = ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource = aws_dynamodb_table.files.arn },
+      { Effect = "Allow", Action = ["s3:GetObject"], Resource = ["${module.bucket.arn}/data/input/*", "${module.bucket.arn}/${local.script_key}"] },
+      { Effect = "Allow", Action = ["s3:PutObject"], Resource = "${module.bucket.arn}/data/output/*" },
+      { Effect = "Allow", Action = ["s3:ListBucket"], Resource = module.bucket.arn },
+      {
+        # Only itself, in practice: workers carry the tag and nothing else is allowed.
+        Effect    = "Allow"
+        Action    = ["ec2:TerminateInstances"]
+        Resource  = "arn:aws:ec2:*:*:instance/*"
+        Condition = { StringEquals = { "ec2:ResourceTag/${local.tag_key}" = local.tag_value } }
+      },
+    ]
+  })
+}
+
+resource "aws_iam_instance_profile" "worker" {
+  name = "${var.name}-worker"
+  role = aws_iam_role.worker.name
+  tags = var.tags
+}
+
+# -- orchestrator, every minute ------------------------------------------------------------
+
+module "orchestrator" {
+  source       = "../lambda_function"
+  name         = "${var.name}-orchestrator"
+  handler      = "pipeline.tracker.orchestrator.handler"
+  package_path = var.package_path
+  timeout      = 60
+  memory_size  = 256
+  environment = {
+    SQS_QUEUE_URL             = module.queue.url
+    DYNAMODB_TABLE_NAME       = aws_dynamodb_table.files.name
+    EC2_TAG_KEY               = local.tag_key
+    EC2_TAG_VALUE             = local.tag_value
+    EC2_AMI_ID                = var.ami_id
+    EC2_INSTANCE_TYPE         = var.instance_type
+    EC2_AUTOTERMINATE_MINUTES = tostring(var.autoterminate_minutes)
+    EC2_SUBNET_ID             = aws_subnet.workers.id
+    EC2_SECURITY_GROUP_ID     = aws_security_group.worker.id
+    S3_BUCKET_NAME            = module.bucket.name
+    EC2_KEY_NAME              = var.key_name
+    EC2_INSTANCE_PROFILE_NAME = aws_iam_instance_profile.worker.name
+    WORKER_SCRIPT_KEY         = local.script_key
+    LOG_LEVEL                 = "INFO"
+  }
+  policy_statements = [
+    { Effect = "Allow", Action = ["sqs:GetQueueAttributes"], Resource = module.queue.arn },
+    { Effect = "Allow", Action = ["ec2:DescribeInstances"], Resource = "*" },
+    {
+      Effect   = "Allow"
+      Action   = ["ec2:RunInstances", "ec2:CreateTags"]
+      Resource = "*"
+    },
+    { Effect = "Allow", Action = ["iam:PassRole"], Resource = aws_iam_role.worker.arn },
+  ]
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_rule" "every_minute" {
+  name                = "${var.name}-orchestrator-every-minute"
+  description         = "Run the tracker orchestrator every minute"
+  schedule_expression = "rate(1 minute)"
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "orchestrator" {
+  rule      = aws_cloudwatch_event_rule.every_minute.name
+  target_id = "orchestrator"
+  arn       = module.orchestrator.arn
+}
+
+resource "aws_lambda_permission" "events" {
+  statement_id  = "AllowEventBridge"
+  action        = "lambda:InvokeFunction"
+  function_name = module.orchestrator.name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.every_minute.arn
+}
+
+output "bucket" { value = module.bucket.name }
+output "table" { value = aws_dynamodb_table.files.name }
+output "stream_arn" { value = aws_dynamodb_table.files.stream_arn }
+output "queue_url" { value = module.queue.url }
+output "dlq_url" { value = module.queue.dlq_url }
+output "orchestrator" { value = module.orchestrator.name }
+output "pipe" { value = "${var.name}-pending" }
+output "worker_tag" { value = { (local.tag_key) = local.tag_value } }

@@ -40,7 +40,9 @@ def world(aws_mock: MockAWS) -> dict[str, Any]:
     sqs, sns, cloudwatch = aws.client("sqs"), aws.client("sns"), aws.client("cloudwatch")
     dlq = sqs.create_queue(QueueName="work-dlq")["QueueUrl"]
     audit = sqs.create_queue(QueueName="audit")["QueueUrl"]
-    audit_arn = sqs.get_queue_attributes(QueueUrl=audit, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    audit_arn = sqs.get_queue_attributes(QueueUrl=audit, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     topic = sns.create_topic(Name="alerts")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=audit_arn)
     spec = alarm(alarm_actions=(topic,), ok_actions=(topic,))

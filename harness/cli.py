@@ -134,6 +134,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A process started from a background job inherits SIGINT ignored, so Ctrl-C would
+    # never reach it (measured: the no-orphans test hung under a backgrounded `.ci/run`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     session = HarnessSession(args.backend, label="up", deploy=not args.services_only)
     with session:
         print(f"AWS_ENDPOINT_URL={session.endpoint_url}")

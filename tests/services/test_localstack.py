@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import pytest
 from proc_helpers import alive, descendants, processes_matching
 
@@ -183,6 +184,28 @@ def test_sqs_send_and_receive(localstack: LocalStackService) -> None:
     messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2, AttributeNames=["All"])["Messages"]
     assert [m["Body"] for m in messages] == ["ping"]
     assert messages[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+
+
+def test_run_instances_finds_an_instance_profile_created_through_iam(localstack: LocalStackService) -> None:
+    # LocalStack keeps instance profiles in its own IAM store while its EC2 validates them
+    # against moto's; the harness plugin bridges the two (data_plane.py).
+    iam, ec2 = localstack.client("iam"), localstack.client("ec2")
+    name = _unique("profile")
+    iam.create_role(
+        RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    reservation = ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", IamInstanceProfile={"Name": name}
+    )
+    instance = reservation["Instances"][0]
+    assert instance["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/{name}")
+    with pytest.raises(botocore.exceptions.ClientError, match="NoSuchEntity"):
+        ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, IamInstanceProfile={"Name": _unique("absent")}
+        )
 
 
 def test_dynamodb_stream_has_records_written_right_after_create(localstack: LocalStackService) -> None:

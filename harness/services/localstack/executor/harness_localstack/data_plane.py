@@ -18,6 +18,10 @@ outside its own FILESYSTEM_ROOT/TMPDIR:
   LocalStack's process group. LocalStack starts them with `start_new_session=True`, so a
   SIGKILL of LocalStack's group would orphan them; in one group, one `killpg` stops all, and
   the harness's sweep of dead runs finds them too.
+- EC2 RunInstances finds instance profiles in LocalStack's own IAM store. Since LocalStack
+  2026.3 keeps instance profiles there instead of in moto's IAM backend, while its EC2 (still
+  moto) validates `IamInstanceProfile` against moto's backend: every RunInstances with a
+  profile fails with NoSuchEntity although Terraform created the profile.
 """
 
 from __future__ import annotations
@@ -91,3 +95,56 @@ def keep_helper_processes_in_group() -> None:
     # on Linux and macOS. Reporting "neither" leaves helpers in LocalStack's process group.
     ls_run.is_linux = lambda: False
     ls_run.is_mac_os = lambda: False
+
+
+class _ProfileRef:
+    """What moto's EC2 reads of an instance profile: its ARN, id and name."""
+
+    def __init__(self, profile: dict[str, Any]) -> None:
+        self.arn = profile.get("Arn", "")
+        self.id = profile.get("InstanceProfileId", "")
+        self.name = profile.get("InstanceProfileName", "")
+
+
+def ec2_instance_profiles_from_iam_store() -> None:
+    import moto.ec2.models.iam_instance_profile as ec2_profiles
+    import moto.ec2.responses.instances as ec2_instances
+    import moto.ec2.utils as ec2_utils
+    from moto.iam.exceptions import NotFoundException
+
+    original = ec2_utils.filter_iam_instance_profiles
+    if getattr(original, "harness_patched", False):
+        return
+
+    def from_localstack(account_id: str, arn: str | None, name: str | None) -> Any:
+        from localstack.services.iam.models import iam_stores
+
+        # Instance profiles are a cross-region attribute: any region sees them all.
+        store = iam_stores[account_id]["us-east-1"]
+        for entity in store.INSTANCE_PROFILES.values():
+            profile = entity.instance_profile
+            if (not arn or profile.get("Arn") == arn) and (
+                not name or profile.get("InstanceProfileName") == name
+            ):
+                return _ProfileRef(profile)
+        return None
+
+    def filter_iam_instance_profiles(
+        account_id: str,
+        partition: str,
+        iam_instance_profile_arn: str | None,
+        iam_instance_profile_name: str | None,
+    ) -> Any:
+        try:
+            return original(account_id, partition, iam_instance_profile_arn, iam_instance_profile_name)
+        except NotFoundException:
+            found = from_localstack(account_id, iam_instance_profile_arn, iam_instance_profile_name)
+            if found is None:
+                raise
+            return found
+
+    filter_iam_instance_profiles.harness_patched = True  # type: ignore[attr-defined]
+    # Both callers imported the name, so each module's binding is replaced.
+    for module in (ec2_utils, ec2_instances, ec2_profiles):
+        module.filter_iam_instance_profiles = filter_iam_instance_profiles  # type: ignore[attr-defined]
+    LOG.info("harness: EC2 finds instance profiles in LocalStack's IAM store")

@@ -5,7 +5,7 @@
 - `localstack.aws.provider` `s3:harness`: selected by `PROVIDER_OVERRIDE_S3=harness`; LocalStack's
   own S3 provider with its object storage under this instance's TMPDIR.
 - `localstack.hooks.on_infra_start` `harness_data_plane`: process-wide patches that must be in
-  place before any helper process starts.
+  place before any helper process starts or any request is served.
 
 This module is imported while LocalStack discovers plugins, so it imports only what LocalStack
 has already loaded by then.
@@ -55,3 +55,4 @@ def s3_harness() -> Any:
 def harness_data_plane() -> None:
     if data_plane.enabled():
         data_plane.keep_helper_processes_in_group()
+        data_plane.ec2_instance_profiles_from_iam_store()

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from harness.deploy.stack import Pipe, Stack
 from harness.runtime.poller import QueuePoller
 
@@ -34,6 +36,7 @@ _ENVELOPE = {
     "detail": {},
 }
 SHARD_REFRESH_S = 2.0
+_LOST_ITERATOR = {"TrimmedDataAccessException", "ExpiredIteratorException"}
 
 
 def moto_matcher() -> Callable[[str, dict[str, Any]], bool]:
@@ -92,6 +95,8 @@ class DynamoDBStreamPipe(QueuePoller):
             raise ValueError(f"pipe {pipe.name} targets {pipe.target}, which is not a queue of this stack")
         self.target_url = queue.url
         self.iterators: dict[str, str | None] = {}
+        #: the last sequence number read per shard, to pick up after a lost iterator
+        self.last_sequence: dict[str, str] = {}
         self.delivered = 0
         self.filtered_out = 0
         self._shards_checked = 0.0
@@ -101,11 +106,43 @@ class DynamoDBStreamPipe(QueuePoller):
         super().start()
 
     def seek(self, position: str = "LATEST") -> None:
-        """Point every shard at `position` (LATEST after a data reset: old records are history)."""
+        """Point every shard at `position` (LATEST after a data reset: old records are history).
+
+        LATEST is read as "from the trim horizon, skipping what is there now": DynamoDB
+        Local (LocalStack) answers an iterator that has polled an empty shard for a few
+        seconds with TrimmedDataAccessException at the next write (measured), and knowing the
+        last sequence number lets the pipe resume exactly after it.
+        """
         self.iterators = {}
+        self.last_sequence = {}
         for shard in self._shards():
-            self.iterators[shard] = self._iterator(shard, position)
+            iterator = self._iterator(shard, "TRIM_HORIZON")
+            self.iterators[shard] = self._skip_to_end(shard, iterator) if position == "LATEST" else iterator
         self._shards_checked = time.monotonic()
+
+    def _skip_to_end(self, shard: str, iterator: str | None) -> str | None:
+        while iterator is not None:
+            response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            records = response.get("Records", [])
+            if records:
+                self.last_sequence[shard] = records[-1]["dynamodb"]["SequenceNumber"]
+            iterator = response.get("NextShardIterator")
+            if not records:
+                return iterator
+        return None
+
+    def _resume(self, shard: str) -> str | None:
+        """A fresh iterator after a lost one, right after the last record read."""
+        last = self.last_sequence.get(shard)
+        if last is None:
+            return self._iterator(shard, "TRIM_HORIZON")
+        response = self.streams.get_shard_iterator(
+            StreamArn=self.pipe.source,
+            ShardId=shard,
+            ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+            SequenceNumber=last,
+        )
+        return response.get("ShardIterator")
 
     def _shards(self) -> list[str]:
         description = self.streams.describe_stream(StreamArn=self.pipe.source)["StreamDescription"]
@@ -127,13 +164,23 @@ class DynamoDBStreamPipe(QueuePoller):
         for shard, iterator in list(self.iterators.items()):
             if iterator is None:
                 continue
-            response = self.streams.get_records(ShardIterator=iterator, Limit=max(1, self.pipe.batch_size))
+            try:
+                response = self.streams.get_records(
+                    ShardIterator=iterator, Limit=max(1, self.pipe.batch_size)
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in _LOST_ITERATOR:
+                    raise
+                self.iterators[shard] = self._resume(shard)
+                worked = True  # poll again at once: a write is what invalidated the iterator
+                continue
             records = response.get("Records", [])
             if records:
                 self.in_flight = True
                 worked = True
                 # A failed delivery raises before the iterator moves: the batch is read again.
                 self._deliver([pipe_record(r, self.pipe.source) for r in records])
+                self.last_sequence[shard] = records[-1]["dynamodb"]["SequenceNumber"]
             self.iterators[shard] = response.get("NextShardIterator")
         return worked
 

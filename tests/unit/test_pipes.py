@@ -90,3 +90,41 @@ def test_pipe_record_shape() -> None:
     assert out["dynamodb"]["ApproximateCreationDateTime"] == int(datetime(2026, 5, 1, tzinfo=UTC).timestamp())
     assert out["eventSourceARN"] == "arn:stream"
     assert raw["dynamodb"]["ApproximateCreationDateTime"] != out["dynamodb"]["ApproximateCreationDateTime"]
+
+
+class _TrimsOnce:
+    """A streams client that answers the first GetRecords after a write the way DynamoDB
+    Local does once an iterator has polled an empty shard for a while."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def get_records(self, **kwargs: Any) -> Any:
+        if self.armed:
+            self.armed = False
+            from botocore.exceptions import ClientError
+
+            error = {
+                "Error": {"Code": "TrimmedDataAccessException", "Message": "read past the oldest record"}
+            }
+            raise ClientError(error, "GetRecords")  # type: ignore[arg-type]
+        return self.inner.get_records(**kwargs)
+
+
+@pytest.mark.parametrize("history", [False, True], ids=["empty-shard", "after-history"])
+def test_a_lost_iterator_resumes_after_the_last_record_read(world: dict[str, Any], history: bool) -> None:
+    pipe = world["pipe"]
+    pipe.streams = _TrimsOnce(pipe.streams)
+    if history:
+        put(world, "seen", "PENDING")
+        pipe.poll_once()
+        assert [b["dynamodb"]["Keys"]["id"]["S"] for b in received(world)] == ["seen"]
+    put(world, "new", "PENDING")
+    pipe.streams.armed = True
+    pipe.poll_once()  # the iterator is lost and replaced
+    pipe.poll_once()
+    assert [b["dynamodb"]["Keys"]["id"]["S"] for b in received(world)] == ["new"]

@@ -1,0 +1,1 @@
+"""Fault injection for chaos runs: proxies that slow, reset or blackhole traffic."""

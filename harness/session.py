@@ -23,6 +23,9 @@ import boto3
 from botocore.config import Config
 
 from harness import backends
+from harness.chaos.aws_proxy import AwsFaultProxy
+from harness.chaos.delivery import DeliveryFaults
+from harness.chaos.tcp_proxy import TcpFaultProxy
 from harness.clock import VirtualClock
 from harness.deploy import takeover
 from harness.deploy.package import build_lambda_package
@@ -30,8 +33,9 @@ from harness.deploy.stack import Stack, stack_from_show_json
 from harness.deploy.terraform import Terraform
 from harness.errors import HarnessError
 from harness.paths import REPO_ROOT
+from harness.report.subjects import subjects
 from harness.report.timeline import Timeline
-from harness.runtime import data_reset
+from harness.runtime import data_reset, dlq
 from harness.runtime.alarms import AlarmEvaluator
 from harness.runtime.ec2_instances import Ec2InstanceRunner, InstanceEvent
 from harness.runtime.ecs_services import EcsServiceSupervisor, TaskEvent
@@ -105,6 +109,11 @@ class HarnessSession:
         self.mappings: list[SqsEventSourceMapping] = []
         self.taps: list[EventBridgeLambdaTarget] = []
         self._clients: dict[str, Any] = {}
+        #: fault injection points: AWS calls of the compute, its Redis/PostgreSQL traffic,
+        #: and the deliveries of the SQS event-source mappings
+        self.aws_proxy: AwsFaultProxy | None = None
+        self.tcp_proxies: dict[str, TcpFaultProxy] = {}
+        self.delivery_faults = DeliveryFaults()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -149,12 +158,56 @@ class HarnessSession:
             if errors:
                 raise errors[0]
         self.outages = Outages(self.support)
+        self._start_fault_proxies()
         self.timings.services_total = time.monotonic() - started
+
+    def _start_fault_proxies(self) -> None:
+        """The one interception point per kind of traffic the pipeline's compute sends.
+
+        The harness itself (data resets, expectations, Terraform) talks to the services
+        directly, so a fault never blinds the checks that are to find its consequences.
+        """
+        assert self.emulator is not None
+        self.aws_proxy = AwsFaultProxy(self.emulator.endpoint.url).start()
+        for name in ("redis", "postgres"):
+            service = self.support.get(name)
+            if service is not None:
+                endpoint = service.endpoint
+                self.tcp_proxies[name] = TcpFaultProxy(name, endpoint.host, endpoint.port).start()
 
     @property
     def endpoint_url(self) -> str:
         assert self.emulator is not None
         return self.emulator.endpoint.url
+
+    @property
+    def compute_endpoint_url(self) -> str:
+        """Where the pipeline's own AWS clients go: the fault proxy in front of the emulator."""
+        return self.aws_proxy.url if self.aws_proxy is not None else self.endpoint_url
+
+    def support_url(self, name: str) -> str:
+        """A support service's URL as the pipeline sees it (through its fault proxy, if any)."""
+        url = self.support[name].endpoint.url
+        proxy = self.tcp_proxies.get(name)
+        if proxy is None:
+            return url
+        parts = urllib.parse.urlsplit(url)
+        credentials, _, _ = parts.netloc.rpartition("@")
+        host, port = proxy.address
+        netloc = f"{credentials}@{host}:{port}" if credentials else f"{host}:{port}"
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+    def clear_faults(self, kind: str = "all") -> None:
+        """Remove the faults in force: all, or one kind (aws, network, handler, delivery)."""
+        if kind in ("all", "aws") and self.aws_proxy is not None:
+            self.aws_proxy.clear()
+        if kind in ("all", "network"):
+            for proxy in self.tcp_proxies.values():
+                proxy.clear()
+        if kind in ("all", "handler") and self.runtime is not None:
+            self.runtime.fault_hooks.clear()
+        if kind in ("all", "delivery"):
+            self.delivery_faults.clear()
 
     def _deploy(self) -> None:
         package = self.package = build_lambda_package(self.run_dir.path / "build" / "pipeline.zip")
@@ -164,8 +217,8 @@ class HarnessSession:
             "emulator": self.backend,
             "package_path": str(package),
         }
-        for name, service in self.support.items():
-            variables[f"{name}_url"] = service.endpoint.url
+        for name in self.support:
+            variables[f"{name}_url"] = self.support_url(name)
         shown = (
             self.config_dir.relative_to(REPO_ROOT)
             if self.config_dir.is_relative_to(REPO_ROOT)
@@ -192,7 +245,9 @@ class HarnessSession:
         self.timeline.add("takeover", self.clock.iso(), summary=json.loads(takeover.describe(done)))
         self.runtime = LambdaRuntime(
             self.stack.functions,
-            RuntimeSettings(endpoint_url=self.endpoint_url, region=REGION, clock_file=self.clock.file),
+            RuntimeSettings(
+                endpoint_url=self.compute_endpoint_url, region=REGION, clock_file=self.clock.file
+            ),
             self.run_dir.sub("lambda"),
             virtual_now=self.clock.iso,
             on_invocation=self._record_invocation,
@@ -204,16 +259,18 @@ class HarnessSession:
                     f"event-source mapping {mapping.address} reads {mapping.source_arn}, "
                     "which is not a queue of this stack"
                 )
-            self.mappings.append(
-                SqsEventSourceMapping(
-                    mapping, queue, self.client("sqs"), self.runtime, REGION, self.compress_wait
-                )
+            source = SqsEventSourceMapping(
+                mapping, queue, self.client("sqs"), self.runtime, REGION, self.compress_wait
             )
+            source.delivery = self.delivery_faults
+            self.mappings.append(source)
         self.taps = [
             EventBridgeLambdaTarget(tap, self.client("sqs"), self.runtime) for tap in done.lambda_taps
         ]
         self.ecs = EcsTaskRunner(
-            RuntimeSettings(endpoint_url=self.endpoint_url, region=REGION, clock_file=self.clock.file),
+            RuntimeSettings(
+                endpoint_url=self.compute_endpoint_url, region=REGION, clock_file=self.clock.file
+            ),
             self.package,
             self.run_dir.sub("ecs"),
             virtual_now=self.clock.iso,
@@ -248,7 +305,9 @@ class HarnessSession:
         self.ec2 = Ec2InstanceRunner(
             self.client("ec2"),
             self.client("s3"),
-            RuntimeSettings(endpoint_url=self.endpoint_url, region=REGION, clock_file=self.clock.file),
+            RuntimeSettings(
+                endpoint_url=self.compute_endpoint_url, region=REGION, clock_file=self.clock.file
+            ),
             self.ecs.code_dir,
             self.run_dir.sub("ec2"),
             self.clock.iso,
@@ -272,6 +331,13 @@ class HarnessSession:
                 poller.stop()
         if self.runtime is not None:
             self.runtime.stop()
+        proxies: list[TcpFaultProxy | AwsFaultProxy] = [*self.tcp_proxies.values()]
+        if self.aws_proxy is not None:
+            proxies.append(self.aws_proxy)
+        for proxy in proxies:
+            with contextlib.suppress(Exception):
+                proxy.stop()
+        self.tcp_proxies, self.aws_proxy = {}, None
         services = [*self.support.values(), *([self.emulator] if self.emulator else [])]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
             list(pool.map(_stop_quietly, services))
@@ -305,6 +371,7 @@ class HarnessSession:
             source=invocation.source,
             outcome=invocation.outcome,
             ms=round(invocation.duration_ms, 1),
+            subjects=subjects(invocation.event),
             **(
                 {"error": f"{invocation.error_type}: {invocation.error_message}"} if not invocation.ok else {}
             ),
@@ -361,6 +428,10 @@ class HarnessSession:
 
         With `flow`, only that flow's schedules (and those of no flow) fire as the clock moves.
         """
+        self.clear_faults("all")
+        if self.aws_proxy is not None:
+            self.aws_proxy.reseed(seed)
+            self.aws_proxy.clear_log()  # a replay bundle holds the requests of its own scenario
         restored = self.outages.restore_all()
         if restored:
             self.say(f"harness: restored {', '.join(restored)} after the previous scenario")
@@ -488,26 +559,7 @@ class HarnessSession:
 
     def peek_messages(self, url: str) -> list[dict[str, Any]]:
         """A queue's messages without receiving them (so receive counts stay untouched)."""
-        quoted = urllib.parse.quote(url, safe="")
-        if self.backend == "moto":
-            address = f"{self.endpoint_url}/moto-api/harness/sqs-messages?QueueUrl={quoted}"
-        else:
-            address = (
-                f"{self.endpoint_url}/_aws/sqs/messages?QueueUrl={quoted}&ShowInvisible=true&ShowDelayed=true"
-            )
-        request = urllib.request.Request(address, headers={"Accept": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            data = json.loads(response.read())
-        if "Messages" in data:
-            return list(data["Messages"])
-        result = data.get("ReceiveMessageResponse", {}).get("ReceiveMessageResult") or {}
-        messages = result.get("Message") or []
-        messages = messages if isinstance(messages, list) else [messages]
-        for m in messages:
-            attrs = m.get("Attribute") or []
-            if isinstance(attrs, list):
-                m["Attributes"] = {a["Name"]: a["Value"] for a in attrs}
-        return messages
+        return dlq.peek_messages(self.endpoint_url, self.backend, url)
 
     # -- quiescence ---------------------------------------------------------------------
 

@@ -315,6 +315,21 @@ class Ec2InstanceRunner:
         with self._lock:
             return [i for i in self.instances.values() if i.running]
 
+    def interrupt(self, instance_id: str | None = None) -> list[str]:
+        """Kill running workers mid-work (SIGKILL, no chance to clean up) and terminate their
+        instances, as a Spot interruption or a host failure would; returns the instance ids."""
+        with self._lock:
+            hit = [i for i in self.instances.values() if i.running and instance_id in (None, i.instance_id)]
+            for inst in hit:
+                assert inst.process is not None
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(inst.process.pid, signal.SIGKILL)
+            if hit:
+                self.ec2.terminate_instances(InstanceIds=[i.instance_id for i in hit])
+            for inst in hit:
+                self._end(inst, "interrupted by the harness")
+        return [i.instance_id for i in hit]
+
     def reset(self) -> None:
         """Terminate every instance of the last scenario, in the emulator and here."""
         with self._lock:

@@ -138,11 +138,13 @@ class FunctionWorker:
                 log.close()
         return self.process
 
-    def invoke(self, event: Any, request_id: str, timeout: float) -> dict[str, Any]:
+    def invoke(
+        self, event: Any, request_id: str, timeout: float, fault: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         with self.lock:
             proc = self._ensure_started()
             assert proc.stdin is not None and proc.stdout is not None
-            request = {"event": event, "request_id": request_id, "timeout": timeout}
+            request = {"event": event, "request_id": request_id, "timeout": timeout, "fault": fault}
             try:
                 proc.stdin.write(json.dumps(request) + "\n")
                 proc.stdin.flush()
@@ -158,7 +160,10 @@ class FunctionWorker:
             with selectors.DefaultSelector() as selector:
                 selector.register(proc.stdout, selectors.EVENT_READ)
                 ready = selector.select(timeout=timeout)
-            if not ready:
+            line = proc.stdout.readline() if ready else ""
+            # A process armed to hang says so as it starts hanging: waiting out the whole
+            # timeout would only cost wall time, so the kill comes now with the same outcome.
+            if not ready or line.startswith('{"hung"'):
                 self.kill()
                 return {
                     "ok": False,
@@ -167,7 +172,6 @@ class FunctionWorker:
                     "error_message": f"Task timed out after {timeout:.2f} seconds",
                     "logs": "",
                 }
-            line = proc.stdout.readline()
             if not line:
                 code = proc.wait(timeout=5)
                 self.kill()
@@ -212,7 +216,8 @@ class LambdaRuntime:
         self.workers: dict[str, FunctionWorker] = {}
         self.invocations: list[Invocation] = []
         # Consulted before each call: (function, attempt) -> a response to use instead of
-        # running the handler (handler faults), or None.
+        # running the handler, or {"arm": {...}} for a fault the handler's process carries
+        # out mid-work (see lambda_worker._arm_fault), or None.
         self.fault_hooks: list[Callable[[str, int], dict[str, Any] | None]] = []
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
@@ -257,10 +262,11 @@ class LambdaRuntime:
         injected = next((r for hook in self.fault_hooks if (r := hook(name, attempt)) is not None), None)
         started = time.monotonic()
         try:
-            if injected is not None:
+            if injected is not None and "arm" not in injected:
                 response = injected
             else:
-                response = worker.invoke(event, invocation.request_id, float(worker.function.timeout))
+                armed = injected["arm"] if injected is not None else None
+                response = worker.invoke(event, invocation.request_id, float(worker.function.timeout), armed)
         finally:
             with self._lock:
                 self._running -= 1

@@ -63,6 +63,44 @@ def _error(exc: BaseException, logs: str, kind: str = "Unhandled") -> dict[str, 
     }
 
 
+def _arm_fault(fault: dict[str, Any] | None, protocol: Any) -> None:
+    """A handler fault that lands mid-work: right after the handler's Nth AWS API call has
+    returned (its side effect is real), the process exits (`crash`) or hangs until the
+    runtime kills it for overrunning (`timeout`). Counting calls, not time, makes it land
+    at the same point on every run."""
+    if not fault:
+        return
+    from botocore.client import BaseClient
+
+    # Patched on the class: every client the handler creates, now or later, is counted.
+    original = getattr(BaseClient, "_harness_original_call", None) or getattr(BaseClient, "_make_api_call")  # noqa: B009
+    setattr(BaseClient, "_harness_original_call", original)  # noqa: B010
+    remaining = [int(fault["after_calls"])]
+
+    def counted(self: Any, operation_name: str, api_params: Any) -> Any:
+        result = original(self, operation_name, api_params)
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            if fault["kind"] == "crash":
+                os._exit(137)
+            protocol.write('{"hung": true}\n')
+            while True:
+                time.sleep(3600)
+        return result
+
+    setattr(BaseClient, "_make_api_call", counted)  # noqa: B010
+
+
+def _disarm_fault() -> None:
+    try:
+        from botocore.client import BaseClient
+    except ImportError:
+        return
+    original = getattr(BaseClient, "_harness_original_call", None)
+    if original is not None:
+        setattr(BaseClient, "_make_api_call", original)  # noqa: B010
+
+
 def main() -> None:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # output written below Python (C extensions) goes to the worker log
@@ -86,12 +124,15 @@ def main() -> None:
         else:
             deadline = time.monotonic() + float(request["timeout"])
             context = LambdaContext(request["request_id"], deadline)
+            _arm_fault(request.get("fault"), protocol)
             try:
                 result = handler(request["event"], context)
                 json.dumps(result)
                 response = {"ok": True, "result": result, "logs": output.take()}
             except BaseException as exc:  # noqa: BLE001 - a handler error is a result, not a crash
                 response = _error(exc, output.take())
+            finally:
+                _disarm_fault()
         protocol.write(json.dumps(response, default=str) + "\n")
 
 

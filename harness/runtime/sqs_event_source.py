@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from harness.chaos.delivery import DeliveryFaults
 from harness.deploy.stack import EventSourceMapping, Queue
 from harness.runtime.lambda_runtime import Invocation, LambdaRuntime
 from harness.runtime.poller import QueuePoller
@@ -97,6 +98,7 @@ class SqsEventSourceMapping(QueuePoller):
         self.runtime = runtime
         self.region = region
         self.compress_wait = compress_wait
+        self.delivery = DeliveryFaults()
 
     def enabled(self) -> bool:
         return self.mapping.enabled
@@ -113,32 +115,43 @@ class SqsEventSourceMapping(QueuePoller):
         if not messages:
             return False
         self.in_flight = True
+        delay = self.delivery.delay_for(self.queue.name)
+        if delay is not None:  # back on the queue, invisible for a while: handled later
+            self._set_visibility(messages, round(delay))
+            return True
+        messages = self.delivery.reorder(self.queue.name, messages)
         event = sqs_event(messages, self.queue.arn, self.region)
         invocation = self.runtime.invoke(
             self.mapping.function_name.split(":")[-1], event, source=f"sqs:{self.queue.name}"
         )
         ids = [m["MessageId"] for m in messages]
         failed = set(failed_message_ids(invocation, self.mapping, ids))
-        done = [m for m in messages if m["MessageId"] not in failed]
+        lost = [m for m in messages if self.delivery.lose_delete(self.queue.name, m["MessageId"])]
+        done = [m for m in messages if m["MessageId"] not in failed and m not in lost]
         for start in range(0, len(done), 10):
             chunk = done[start : start + 10]
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue.url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
+        # A lost delete: SQS hands the message out again, as at-least-once delivery allows.
+        self._set_visibility([m for m in lost if m["MessageId"] not in failed], 0)
         retry = [m for m in messages if m["MessageId"] in failed]
         if retry:
-            for start in range(0, len(retry), 10):
-                chunk = retry[start : start + 10]
-                self.sqs.change_message_visibility_batch(
-                    QueueUrl=self.queue.url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                        for i, m in enumerate(chunk)
-                    ],
-                )
+            self._set_visibility(retry, 0)
             self.compress_wait(
                 timedelta(seconds=self.queue.visibility_timeout),
                 f"visibility timeout of {self.queue.name} after {len(retry)} failed message(s)",
             )
         return True
+
+    def _set_visibility(self, messages: list[dict[str, Any]], seconds: int) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue.url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
+                    for i, m in enumerate(chunk)
+                ],
+            )

@@ -6,6 +6,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from harness.deploy.stack import UnknownNameError
 from harness.errors import ExpectationFailed, HarnessError
 from harness.scenario.context import ScenarioContext
 from harness.scenario.interpolate import interpolate
@@ -36,7 +37,10 @@ def run_scenario(scenario: Scenario, session: HarnessSession) -> ScenarioContext
     )
     ctx = ScenarioContext(session=session, file=scenario.file)
     for fault in scenario.faults:  # removed again by the next reset_data
-        fault.install(ctx)
+        try:
+            fault.install(ctx)
+        except UnknownNameError as exc:
+            raise HarnessError(f"{scenario.file}: fault {fault.keyword}: {exc.args[0]}") from None
     try:
         for index, step in enumerate(scenario.steps, start=1):
             try:

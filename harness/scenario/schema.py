@@ -49,7 +49,9 @@ def build_schema() -> dict[str, Any]:
     properties["steps"] = {"type": "array", "items": steps}
     properties["finally"] = {"type": "array", "items": steps}
     properties["expect"] = {"type": "array", "items": _entry_schema(EXPECTATIONS, defs)}  # type: ignore[arg-type]
-    properties["faults"] = {"type": "array", "items": _entry_schema(FAULTS, defs)}  # type: ignore[arg-type]
+    faults = _entry_schema(FAULTS, defs)  # type: ignore[arg-type]
+    properties["faults"] = {"type": "array", "items": faults}
+    defs["Inject"] = {**faults, "description": "a fault of the `faults:` vocabulary, installed at this step"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "pipeline-harness scenario",

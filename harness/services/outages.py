@@ -18,7 +18,7 @@ from harness.errors import HarnessError
 from harness.services.base import Service
 from harness.services.rabbitmq_server import RabbitMQService
 
-ACTIONS = ("stop", "start", "restart", "pause", "resume")
+ACTIONS = ("stop", "start", "restart", "pause", "resume", "close_connections")
 
 
 def _signal(service: Service, sig: int) -> None:
@@ -55,6 +55,13 @@ class Outages:
         elif action == "pause":
             _signal(service, signal.SIGSTOP)
             self.down[name] = "paused"
+        elif action == "close_connections":
+            if not isinstance(service, RabbitMQService):
+                raise HarnessError(
+                    f"close_connections is a RabbitMQ action; for {name} use the `network` fault "
+                    "(mode: reset) to drop its connections"
+                )
+            service.ctl("close_all_connections", "closed by the harness (chaos)")
         elif action == "resume":
             _signal(service, signal.SIGCONT)
             self.down.pop(name, None)

@@ -2,6 +2,10 @@
 
 Call indexes follow Step Functions mock configs: `attempts: [1, 2]`, `attempts: "1-2"`,
 `attempts: "2,4-5"` or `attempts: all`, counted from 1 per function within the scenario.
+
+With `after_calls: N` the handler really runs and the fault lands mid-work: right after its
+Nth AWS API call returns, its process exits (`crash`) or hangs until killed (`timeout`), so
+whatever it wrote before stays written, as when a Lambda sandbox dies halfway.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.scenario.context import ScenarioContext
 from harness.scenario.vocabulary import Fault, fault
@@ -46,6 +50,15 @@ class FailInvocation(Fault):
     attempts: list[int] | str = "all"
     kind: Literal["error", "timeout", "crash"] = "error"
     message: str = "injected failure"
+    after_calls: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _mid_work(self) -> FailInvocation:
+        if self.after_calls is not None and self.kind == "error":
+            raise ValueError(
+                "after_calls goes with kind crash or timeout (an error is raised before any work)"
+            )
+        return self
 
     @field_validator("attempts")
     @classmethod
@@ -65,6 +78,8 @@ class FailInvocation(Fault):
         def hook(function: str, attempt: int) -> dict[str, Any] | None:
             if function != name or (chosen is not None and attempt not in chosen):
                 return None
+            if self.after_calls is not None:
+                return {"arm": {"kind": self.kind, "after_calls": self.after_calls}}
             return {
                 "ok": False,
                 "kind": self.kind,
@@ -75,5 +90,11 @@ class FailInvocation(Fault):
 
         runtime.fault_hooks.append(hook)
         ctx.session.timeline.add(
-            "fault", ctx.session.clock.iso(), fault=self.keyword, function=name, attempts=self.attempts
+            "fault",
+            ctx.session.clock.iso(),
+            fault=self.keyword,
+            function=name,
+            attempts=self.attempts,
+            failure=self.kind,
+            after_calls=self.after_calls,
         )

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from harness.deploy.stack import resolve_name
 from harness.errors import ExpectationFailed, HarnessError
+from harness.report.subjects import subjects
 from harness.scenario.context import ScenarioContext
 from harness.scenario.vocabulary import Step, step
 
@@ -91,7 +92,13 @@ class PutItem(Step):
             ctx.session.client("dynamodb").put_item(TableName=table, Item=to_dynamodb(self.item))
         except ClientError as exc:
             raise HarnessError(f"put_item into {table}: {exc}") from None
-        ctx.session.timeline.add("put_item", ctx.session.clock.iso(), table=table, attributes=len(self.item))
+        ctx.session.timeline.add(
+            "put_item",
+            ctx.session.clock.iso(),
+            table=table,
+            attributes=len(self.item),
+            subjects=subjects(self.item),  # so an invariant violation can say where an item was seen
+        )
 
 
 @step

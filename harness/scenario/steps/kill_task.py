@@ -29,6 +29,9 @@ class KillTask(Step):
     signal: Literal["KILL", "TERM", "INT"] = "KILL"
     when_busy: bool = False
     timeout: str | float = "30s"
+    #: with when_busy: no job in hand within the timeout skips the kill instead of failing
+    #: (random chaos plans cannot know whether work will be under way)
+    skip_if_idle: bool = False
 
     def run(self, ctx: ScenarioContext) -> None:
         supervisor = ctx.session.ecs_services
@@ -39,7 +42,13 @@ class KillTask(Step):
         except KeyError as exc:
             raise HarnessError(f"kill_task: {exc}") from None
         if self.when_busy:
-            self._wait_for_work(ctx)
+            try:
+                self._wait_for_work(ctx)
+            except TimeoutError:
+                if not self.skip_if_idle:
+                    raise
+                ctx.session.timeline.add("kill_task", ctx.session.clock.iso(), service=name, skipped="idle")
+                return
         hit = supervisor.kill(name, self.slot, signal.Signals[f"SIG{self.signal}"])
         if not hit:
             raise HarnessError(

@@ -13,13 +13,14 @@ class ServiceAction(Step):
     """Stop, start, restart, pause (SIGSTOP) or resume a support service mid-scenario.
 
     RabbitMQ `stop` stops the broker application (connections drop, messages stay on disk);
-    Redis and PostgreSQL stop their process. Whatever a scenario leaves down is brought back
+    Redis and PostgreSQL stop their process. RabbitMQ `close_connections` drops every client
+    connection while the broker stays up. Whatever a scenario leaves down is brought back
     before the next scenario.
     """
 
     keyword = "service"
     name: Literal["rabbitmq", "redis", "postgres"]
-    action: Literal["stop", "start", "restart", "pause", "resume"]
+    action: Literal["stop", "start", "restart", "pause", "resume", "close_connections"]
 
     def run(self, ctx: ScenarioContext) -> None:
         if self.name == "rabbitmq":

@@ -18,6 +18,8 @@ class ScenarioContext:
     session: HarnessSession
     file: Path
     saved: dict[str, Any] = field(default_factory=dict)
+    #: what the `invariants` expectation found (harness.chaos.invariants.Violation)
+    violations: list[Any] = field(default_factory=list)
 
     def fixture(self, name: str) -> Path:
         """A file from fixtures/ (or relative to the scenario file)."""

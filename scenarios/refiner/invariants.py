@@ -1,0 +1,77 @@
+"""Invariants of the refiner flow (seed 003), checked after every chaos run.
+
+An input is an object under `RefinerInput/` of `data-repository`. Its terminal places:
+- refined: the manifest `RefinerComplete/<name>.json` exists;
+- dead-lettered: its EventBridge event sits in `RefinerInput-dlq`.
+
+"Written twice" here: a manifest with more than one version (each manifest write emits a
+RefinerComplete event, so a second one is a duplicate completion downstream), a copy no
+manifest lists (an orphan from an attempt whose copy names differed), a manifest that does
+not list exactly two copies, or a copy whose bytes differ from its input. Copies themselves
+may be rewritten with the same bytes by a retry: their names are stable per input version.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from harness.chaos.invariants import World
+
+BUCKET = "data-repository"
+INPUT, OUTPUT, COMPLETE = "RefinerInput/", "RefinerOutput/", "RefinerComplete/"
+DLQ = "RefinerInput-dlq"
+
+
+def _manifest(key: str) -> str:
+    return f"{COMPLETE}{posixpath.basename(key)}.json"
+
+
+def _dead_lettered(world: World) -> list[str]:
+    keys = []
+    for message in world.messages(DLQ):
+        event: Any = message.get("json") or {}
+        key = ((event.get("detail") or {}).get("object") or {}).get("key")
+        keys.append(str(key))
+    return keys
+
+
+def inputs(world: World) -> list[str]:
+    return [k for k in world.keys(BUCKET, INPUT) if not k.endswith("/")]
+
+
+def places(world: World, key: str) -> list[str]:
+    found = []
+    if world.read(BUCKET, _manifest(key)) is not None:
+        found.append(f"refined: manifest {_manifest(key)}")
+    dead = _dead_lettered(world).count(key)
+    found.extend([f"dead-lettered: event in {DLQ}"] * dead)
+    return found
+
+
+def checks(world: World) -> list[str]:
+    problems = []
+    listed: dict[str, str] = {}
+    for manifest, writes in world.versions(BUCKET, COMPLETE).items():
+        if writes > 1:
+            problems.append(f"manifest {manifest} written {writes} times")
+        copies = world.read_json(BUCKET, manifest)
+        if copies is None:
+            continue  # a deleted manifest (only delete markers left)
+        if not isinstance(copies, list) or len(copies) != 2:
+            problems.append(f"manifest {manifest} lists {copies!r}, not two copies")
+            continue
+        source = f"{INPUT}{posixpath.basename(manifest)[: -len('.json')]}"
+        original = world.read(BUCKET, source)
+        for copy in copies:
+            key = str(copy).lstrip("/")
+            listed[key] = manifest
+            body = world.read(BUCKET, key)
+            if body is None:
+                problems.append(f"manifest {manifest} lists {key}, which does not exist")
+            elif original is not None and body != original:
+                problems.append(f"copy {key} differs from its input {source}")
+    for key in world.keys(BUCKET, OUTPUT):
+        if key not in listed:
+            problems.append(f"copy {key} is listed by no manifest (an output written twice)")
+    return problems

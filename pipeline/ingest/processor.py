@@ -24,6 +24,7 @@ first 100, with 0-based `index`). Any other event raises ValueError.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -227,19 +228,30 @@ def store(
 ) -> Stored:
     bucket = config.required("PROCESSED_BUCKET")
     now = clock.now()
-    with progress.timed("write_s3"):
-        parquet_keys = storage.write_parquet(bucket, stem, valid, origin)
-        rejects_key = storage.write_rejects(bucket, stem, rejected, now.date())
-    with progress.timed("write_db"):
-        batch = db.IngestBatch(
-            origin=origin,
-            records=valid,
-            rejects=rejected,
-            rejects_origin=rejects_origin,
-            received_at=received_at,
-            ingested_at=now,
-        )
-        db.get_repository().save_batch(batch)
+    written: list[str] = []
+    try:
+        with progress.timed("write_s3"):
+            parquet_keys = storage.write_parquet(bucket, stem, valid, origin)
+            written.extend(parquet_keys)
+            rejects_key = storage.write_rejects(bucket, stem, rejected, now.date())
+            written.extend([rejects_key] if rejects_key else [])
+        with progress.timed("write_db"):
+            batch = db.IngestBatch(
+                origin=origin,
+                records=valid,
+                rejects=rejected,
+                rejects_origin=rejects_origin,
+                received_at=received_at,
+                ingested_at=now,
+            )
+            db.get_repository().save_batch(batch)
+    except Exception:
+        # Found by the chaos tests: with PostgreSQL failing, a file that ended in the DLQ
+        # left its Parquet behind, and the data lake served data the database never got.
+        # A retry writes the same keys again, so removing them loses nothing.
+        with contextlib.suppress(Exception):
+            storage.remove_outputs(bucket, written)
+        raise
     return Stored(parquet_keys, rejects_key)
 
 

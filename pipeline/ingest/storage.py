@@ -111,3 +111,11 @@ def write_rejects(bucket: str, stem: str, rejected: Sequence[Rejected], day: dat
         Bucket=bucket, Key=key, Body=rejects_jsonl(rejected), ContentType="application/x-ndjson"
     )
     return key
+
+
+def remove_outputs(bucket: str, keys: Sequence[str]) -> None:
+    """Delete what one attempt wrote, so that a file that ends up failed leaves no data behind."""
+    if keys:
+        aws.client("s3").delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        )

@@ -304,6 +304,17 @@ def test_database_outage_fails_without_alert_then_recovers(env: Env) -> None:
     assert "error_message" not in got
 
 
+def test_a_database_failure_leaves_no_parquet_or_rejects_behind(env: Env) -> None:
+    key = "raw/half.csv"
+    meta = put(env, key, b"id,value\n1,2\n,3\n")  # the second row has no id: a reject
+    env.repo.fail_with = psycopg.OperationalError("server closed the connection unexpectedly")
+    assert deliver(env, key, meta) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert keys(env) == []  # what the attempt wrote to S3 was taken back
+    env.repo.fail_with = None
+    assert deliver(env, key, meta, "m-2") == {"batchItemFailures": []}
+    assert len(keys(env, "processed/")) == 1 and len(keys(env, "rejects/")) == 1
+
+
 def test_alert_that_could_not_be_sent_is_sent_by_the_retry(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     key = "raw/x.txt"
     meta = put(env, key, b"whatever")

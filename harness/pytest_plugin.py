@@ -60,6 +60,12 @@ class _SessionHolder:
             session.stop()
 
 
+def shared_session(config: pytest.Config) -> HarnessSession:
+    """The session the scenarios of this process use (started on first use): chaos tests run
+    in the same pytest process as the scenarios so that they share its Terraform apply."""
+    return _SessionHolder.get(config)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--backend",
@@ -142,8 +148,27 @@ class ScenarioItem(pytest.Item):
         started = time.monotonic()
         try:
             run_scenario(self.scenario, session)
+        except (ExpectationFailed, HarnessError, TimeoutError) as exc:
+            self.bundle = self._write_bundle(session, exc)
+            raise
         finally:
             _SessionHolder.timings.append((self.name, time.monotonic() - started))
+
+    def _write_bundle(self, session: HarnessSession, exc: BaseException) -> Path | None:
+        from harness.chaos.bundle import write_bundle
+
+        try:
+            return write_bundle(
+                session,
+                session.run_dir.path / "bundles",
+                f"{self.path.stem}-{self.scenario.case or 'run'}",
+                self.scenario.header.model_dump(by_alias=True, exclude_defaults=True, exclude={"matrix"}),
+                str(exc),
+                self.scenario.header.flow,
+            )
+        except Exception as problem:  # noqa: BLE001 - the failure itself matters more
+            print(f"harness: could not write a replay bundle: {problem}")
+            return None
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         error = excinfo.value
@@ -151,7 +176,9 @@ class ScenarioItem(pytest.Item):
             session = _SessionHolder.session
             tail = session.timeline.tail(25) if session is not None else ""
             header = f"{self.path}: scenario {self.scenario.name!r} failed"
-            return f"{header}\n{error}\n\nlast timeline events:\n{tail}"
+            bundle = getattr(self, "bundle", None)
+            replay = f"\n\nreplay bundle: {bundle} (harness replay {bundle})" if bundle else ""
+            return f"{header}\n{error}\n\nlast timeline events:\n{tail}{replay}"
         if isinstance(error, HarnessError):
             return f"{self.path}: {error}"
         return str(super().repr_failure(excinfo))

@@ -41,9 +41,13 @@ def test_first_receive_is_counted_once(session: HarnessSession) -> None:
 
 
 def test_elasticache_is_bound_to_the_harness_redis(session: HarnessSession) -> None:
+    """Through the harness's TCP fault proxy, which forwards to the harness's own Redis."""
     url = session.stack.outputs["cache_url"]
-    assert url == session.support["redis"].endpoint.url
-    assert redis.Redis.from_url(url).ping()
+    assert url == session.support_url("redis")
+    assert url != session.support["redis"].endpoint.url
+    client = redis.Redis.from_url(url)
+    client.set("through-the-proxy", "yes")
+    assert redis.Redis.from_url(session.support["redis"].endpoint.url).get("through-the-proxy") == b"yes"
 
 
 def test_reset_data_keeps_infrastructure(session: HarnessSession) -> None:

@@ -138,7 +138,7 @@ def test_put_item_converts_plain_json(ctx: ScenarioContext) -> None:
         "tags": {"L": [{"S": "a"}, {"S": "b"}]},
         "meta": {"M": {"ok": {"BOOL": True}, "n": {"NULL": True}}},
     }
-    assert events(ctx, "put_item") == [{"table": TABLE, "attributes": 5}]
+    assert events(ctx, "put_item") == [{"table": TABLE, "attributes": 5, "subjects": ["order-1"]}]
 
 
 def test_update_item_sets_attributes_under_a_condition(ctx: ScenarioContext) -> None:

@@ -52,6 +52,7 @@ from harness.services.process import RunDirectory
 from harness.services.rabbitmq_admin import RabbitAdmin
 
 REGION = "us-east-1"
+RABBIT_SETTLE_S = 1.0
 LOCAL_ENV = REPO_ROOT / "terraform" / "envs" / "local"
 
 
@@ -616,6 +617,10 @@ class HarnessSession:
         """Block until nothing is in flight for a settle period; returns the seconds it took."""
         if settle is None:
             settle = 0.3 if self.backend == "moto" else 1.0
+        if self.consumed_rabbit_queues:
+            # RabbitMQ's metrics trail a publish by 0.25 s when idle and more under load (a
+            # CI run declared quiet before the workers saw the jobs): wait past that.
+            settle = max(settle, RABBIT_SETTLE_S)
         started = time.monotonic()
         quiet_since: float | None = None
         while True:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from harness.chaos import replay_cli
 from harness.errors import HarnessError, ScenarioError
 from harness.paths import REPO_ROOT
+from harness.services.process import pid_alive
 
 if TYPE_CHECKING:
     from harness.deploy.stack import Stack
@@ -245,19 +246,9 @@ def _client(service: str, endpoint_url: str, region: str) -> Any:
     )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _owner_alive(run_dir: Path) -> bool:
     try:
-        return _pid_alive(int((run_dir / "owner.pid").read_text()))
+        return pid_alive(int((run_dir / "owner.pid").read_text()))
     except (OSError, ValueError):
         return False
 

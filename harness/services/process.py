@@ -37,7 +37,7 @@ def require_binary(name: str, component: str, *, hint: str, candidates: Sequence
     raise MissingBinaryError(component, f"`{name}` is not installed", hint=hint)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -123,7 +123,7 @@ def sweep_stale_runs(root: Path | None = None) -> list[str]:
                 owner = int(owner_file.read_text())
             except (OSError, ValueError):
                 continue
-            if _pid_alive(owner):
+            if pid_alive(owner):
                 continue
             for record in (run / "pids").glob("*.json"):
                 with contextlib.suppress(ValueError, KeyError, OSError):

@@ -12,6 +12,7 @@ import os
 from harness.errors import HarnessError
 from harness.services.base import Service
 from harness.services.process import RunDirectory
+from harness.services.tls import TlsFiles
 
 EMULATORS = ("moto", "localstack")
 
@@ -41,8 +42,22 @@ def use_docker() -> bool:
     return docker_available()
 
 
-def make_support_services(run_dir: RunDirectory, docker: bool) -> dict[str, Service]:
-    """RabbitMQ (Amazon MQ), Redis (ElastiCache) and PostgreSQL (RDS)."""
+def api_routes(backend: str, emulator: Service) -> dict[str, str]:
+    """AWS APIs the backend sends to another endpoint than its own (boto3 service names)."""
+    routes = getattr(emulator, "routes", None)
+    return dict(routes) if routes else {}
+
+
+def control_plane_url(backend: str, emulator: Service) -> str:
+    """The moto server that holds RDS, Amazon MQ and ElastiCache (and takes the bindings)."""
+    companion = getattr(emulator, "companion", None)
+    return str(companion.endpoint.url if companion is not None else emulator.endpoint.url)
+
+
+def make_support_services(
+    run_dir: RunDirectory, docker: bool, tls: TlsFiles | None = None
+) -> dict[str, Service]:
+    """RabbitMQ (Amazon MQ), Redis (ElastiCache) and PostgreSQL (RDS), speaking TLS with `tls`."""
     if docker:
         from harness.services.docker import PostgresContainer, RabbitMQContainer, RedisContainer
 
@@ -52,7 +67,7 @@ def make_support_services(run_dir: RunDirectory, docker: bool) -> dict[str, Serv
     from harness.services.redis_server import RedisService
 
     return {
-        "rabbitmq": RabbitMQService(run_dir),
-        "redis": RedisService(run_dir),
-        "postgres": PostgresService(run_dir),
+        "rabbitmq": RabbitMQService(run_dir, tls=tls),
+        "redis": RedisService(run_dir, tls=tls),
+        "postgres": PostgresService(run_dir, tls=tls),
     }

@@ -23,15 +23,15 @@ import boto3
 from botocore.config import Config
 
 from harness import backends
+from harness import config as harness_config
 from harness.chaos.aws_proxy import AwsFaultProxy
 from harness.chaos.delivery import DeliveryFaults
 from harness.chaos.tcp_proxy import TcpFaultProxy
 from harness.clock import VirtualClock
-from harness.deploy import takeover
-from harness.deploy.package import build_lambda_package
-from harness.deploy.stack import Stack, stack_from_show_json
-from harness.deploy.terraform import Terraform
-from harness.errors import HarnessError
+from harness.deploy import bind, takeover
+from harness.deploy.deployment import Deployment
+from harness.deploy.stack import Stack
+from harness.errors import DeployError, HarnessError
 from harness.paths import REPO_ROOT
 from harness.report.subjects import subjects
 from harness.report.timeline import Timeline
@@ -40,12 +40,15 @@ from harness.runtime.alarms import AlarmEvaluator
 from harness.runtime.ec2_instances import Ec2InstanceRunner, InstanceEvent
 from harness.runtime.ecs_services import EcsServiceSupervisor, TaskEvent
 from harness.runtime.ecs_tasks import EcsTaskRunner, TaskRun
+from harness.runtime.images import ImageResolver
+from harness.runtime.lambda_code import CodeStore
 from harness.runtime.lambda_runtime import Invocation, LambdaRuntime, RuntimeSettings
 from harness.runtime.pipes import DynamoDBStreamPipe, emulator_matcher, moto_matcher
 from harness.runtime.poller import QueuePoller
 from harness.runtime.rule_targets import EventBridgeLambdaTarget
 from harness.runtime.scheduler import Scheduler
 from harness.runtime.sqs_event_source import SqsEventSourceMapping
+from harness.services import service_address, tls
 from harness.services.base import Service
 from harness.services.outages import Outages
 from harness.services.process import RunDirectory
@@ -53,15 +56,16 @@ from harness.services.rabbitmq_admin import RabbitAdmin
 
 REGION = "us-east-1"
 RABBIT_SETTLE_S = 1.0
-LOCAL_ENV = REPO_ROOT / "terraform" / "envs" / "local"
 
 
 @dataclass
 class SessionTimings:
     services: dict[str, float] = field(default_factory=dict)
     services_total: float = 0.0
+    build: float = 0.0
     terraform_init: float = 0.0
     terraform_apply: float = 0.0
+    bind: float = 0.0
     takeover: float = 0.0
 
 
@@ -79,10 +83,14 @@ class HarnessSession:
         *,
         label: str = "session",
         support_services: bool = True,
-        config_dir: Path = LOCAL_ENV,
+        config: harness_config.Config | None = None,
+        config_dir: Path | None = None,
         deploy: bool = True,
         say: Callable[[str], None] = print,
     ) -> None:
+        """`config` (default: harness.toml from the working directory up) names the root;
+        `config_dir` applies another root instead (test stacks), without build or variables."""
+        self._config = config
         self.config_dir = config_dir
         self.want_deploy = deploy
         self.backend = backends.selected_backend(backend)
@@ -105,9 +113,13 @@ class HarnessSession:
         self.pipes: list[DynamoDBStreamPipe] = []
         self.outages = Outages({})
         self.consumed_rabbit_queues: set[str] = set()
-        self.package = self.run_dir.path / "build" / "pipeline.zip"
         self.seed = 0
+        #: the loopback address where managed stores are bound (127.0.N.1), and what is bound
+        self.service_address = ""
+        self.bindings: list[bind.Binding] = []
+        self.tls: tls.TlsFiles | None = None
         self.mappings: list[SqsEventSourceMapping] = []
+        self.sns_taps: dict[str, str] = {}
         self.taps: list[EventBridgeLambdaTarget] = []
         self._clients: dict[str, Any] = {}
         #: fault injection points: AWS calls of the compute, its Redis/PostgreSQL traffic,
@@ -115,6 +127,14 @@ class HarnessSession:
         self.aws_proxy: AwsFaultProxy | None = None
         self.tcp_proxies: dict[str, TcpFaultProxy] = {}
         self.delivery_faults = DeliveryFaults()
+
+    @property
+    def config(self) -> harness_config.Config:
+        if self._config is None:
+            base = self.config_dir
+            loaded = harness_config.load(REPO_ROOT if base is not None else None)
+            self._config = loaded.with_root(base) if base is not None else loaded
+        return self._config
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -135,7 +155,11 @@ class HarnessSession:
         services: dict[str, Service] = {"emulator": self.emulator}
         if self.want_support:
             docker = backends.use_docker()
-            self.support = backends.make_support_services(self.run_dir, docker)
+            # One private loopback address per session for the bound stores, and a certificate
+            # for it: the managed services' stand-ins speak TLS, as in AWS.
+            self.service_address = service_address.reserve()
+            self.tls = tls.make(self.run_dir.sub("tls"), ["127.0.0.1", "localhost", self.service_address])
+            self.support = backends.make_support_services(self.run_dir, docker, self.tls)
             services.update(self.support)
         kinds = ", ".join(f"{name}={svc.name}/{svc.kind}" for name, svc in services.items())
         self.say(f"harness: backend {self.backend}; services: {kinds}; run dir {self.run_dir.path}")
@@ -166,15 +190,27 @@ class HarnessSession:
         """The one interception point per kind of traffic the pipeline's compute sends.
 
         The harness itself (data resets, expectations, Terraform) talks to the services
-        directly, so a fault never blinds the checks that are to find its consequences.
+        directly, so a fault never blinds the checks that are to find its consequences. The
+        TCP proxies listen where the bound stores' endpoints point (the service address and
+        the AWS port of each) and forward to the TLS port of the harness's own server.
         """
         assert self.emulator is not None
-        self.aws_proxy = AwsFaultProxy(self.emulator.endpoint.url).start()
-        for name in ("redis", "postgres"):
+        self.aws_proxy = AwsFaultProxy(self.emulator.endpoint.url, routes=self.api_routes).start()
+        for kind, (port, _key, name) in bind.KINDS.items():
             service = self.support.get(name)
-            if service is not None:
-                endpoint = service.endpoint
-                self.tcp_proxies[name] = TcpFaultProxy(name, endpoint.host, endpoint.port).start()
+            if service is None:
+                continue
+            endpoint = service.endpoint
+            upstream = int(endpoint.extras.get("tls_port") or endpoint.port)
+            proxy = TcpFaultProxy(name, endpoint.host, upstream, host=self.service_address, port=port)
+            self.tcp_proxies[name] = proxy.start()
+            del kind
+
+    @property
+    def api_routes(self) -> dict[str, str]:
+        """Service -> URL for the AWS APIs a backend sends elsewhere (LocalStack: to moto)."""
+        assert self.emulator is not None
+        return backends.api_routes(self.backend, self.emulator)
 
     @property
     def endpoint_url(self) -> str:
@@ -186,17 +222,15 @@ class HarnessSession:
         """Where the pipeline's own AWS clients go: the fault proxy in front of the emulator."""
         return self.aws_proxy.url if self.aws_proxy is not None else self.endpoint_url
 
-    def support_url(self, name: str) -> str:
-        """A support service's URL as the pipeline sees it (through its fault proxy, if any)."""
-        url = self.support[name].endpoint.url
-        proxy = self.tcp_proxies.get(name)
-        if proxy is None:
-            return url
-        parts = urllib.parse.urlsplit(url)
-        credentials, _, _ = parts.netloc.rpartition("@")
-        host, port = proxy.address
-        netloc = f"{credentials}@{host}:{port}" if credentials else f"{host}:{port}"
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    def database_url(self) -> str:
+        """The harness's own (superuser) connection to the database the stack's RDS instance is
+        bound to; the support service's default database when nothing is bound."""
+        service = self.support["postgres"]
+        databases = [b.store.details.get("db_name", "") for b in self.bindings if b.store.kind == "postgres"]
+        admin_url = getattr(service, "admin_url", None)
+        if admin_url is None:
+            return service.endpoint.url
+        return str(admin_url(databases[0])) if databases and databases[0] else str(admin_url())
 
     def clear_faults(self, kind: str = "all") -> None:
         """Remove the faults in force: all, or one kind (aws, network, handler, delivery)."""
@@ -211,47 +245,83 @@ class HarnessSession:
             self.delivery_faults.clear()
 
     def _deploy(self) -> None:
-        package = self.package = build_lambda_package(self.run_dir.path / "build" / "pipeline.zip")
-        terraform = Terraform(self.config_dir, self.run_dir.sub("terraform"))
-        variables = {
-            "aws_endpoint": self.endpoint_url,
-            "emulator": self.backend,
-            "package_path": str(package),
-        }
-        for name in self.support:
-            variables[f"{name}_url"] = self.support_url(name)
-        shown = (
-            self.config_dir.relative_to(REPO_ROOT)
-            if self.config_dir.is_relative_to(REPO_ROOT)
-            else self.config_dir
+        self._bind_emulator()
+        deployment = Deployment(
+            self.config,
+            self.run_dir.sub("terraform"),
+            routes=self.api_routes,
+            default_url=self.endpoint_url,
+            region=REGION,
+            say=self.say,
         )
-        self.say(f"harness: terraform apply of {shown} on {self.backend} ...")
-        terraform.init()
-        terraform.apply(variables)
-        self.stack = stack_from_show_json(terraform.show_json())
-        self.timings.terraform_init = terraform.timings.get("init", 0.0)
-        self.timings.terraform_apply = terraform.timings.get("apply", 0.0)
+        self.say(f"harness: terraform apply of {deployment.shown_root} on {self.backend} ...")
+        self.stack, _ = deployment.apply()
+        self.timings.build = deployment.timings.get("build", 0.0)
+        self.timings.terraform_init = deployment.timings.get("init", 0.0)
+        self.timings.terraform_apply = deployment.timings.get("apply", 0.0)
         st = self.stack
         self.say(
             f"harness: applied in {self.timings.terraform_apply:.1f}s: {len(st.functions)} functions, "
             f"{len(st.queues)} queues, {len(st.rules)} rules, {len(st.buckets)} buckets"
         )
+        t0 = time.monotonic()
+        self.bindings = bind.bind_stores(
+            self.stack,
+            self.support,
+            self.service_address,
+            lambda arn: str(self.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]),
+            self._describe_server,
+        )
+        self.timings.bind = time.monotonic() - t0
+        for binding in self.bindings:
+            self.say(f"harness: bound {binding.describe()}")
+
+    def _describe_server(self, name: str) -> str:
+        service = self.support[name]
+        endpoint = service.endpoint
+        return f"{name} {endpoint.host}:{endpoint.extras.get('tls_port') or endpoint.port} (TLS)"
+
+    def _bind_emulator(self) -> None:
+        """Tell the emulator that holds RDS, MQ and ElastiCache where their endpoints are."""
+        if not self.service_address or self.emulator is None:
+            return
+        url = backends.control_plane_url(self.backend, self.emulator)
+        body = json.dumps(bind.emulator_bindings(self.service_address, set(self.support))).encode()
+        request = urllib.request.Request(
+            f"{url}/moto-api/harness/bindings",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+        except OSError as exc:
+            raise DeployError(f"the emulator at {url} did not accept the service bindings: {exc}") from None
+
+    def runtime_settings(self) -> RuntimeSettings:
+        """What every process of the compute gets: the gateway, the region, the virtual clock,
+        and the local CA the bound stores' TLS certificates come from."""
+        extra = {"SSL_CERT_FILE": str(self.tls.ca)} if self.tls is not None else {}
+        return RuntimeSettings(
+            endpoint_url=self.compute_endpoint_url, region=REGION, clock_file=self.clock.file, extra_env=extra
+        )
 
     def _start_compute(self) -> None:
         t0 = time.monotonic()
         done = takeover.take_over_compute(
-            self.stack, {n: self.client(n) for n in ("lambda", "events", "sqs", "cloudwatch")}
+            self.stack, {n: self.client(n) for n in ("lambda", "events", "sqs", "cloudwatch", "sns")}
         )
         self.timings.takeover = time.monotonic() - t0
         self.timeline.add("takeover", self.clock.iso(), summary=json.loads(takeover.describe(done)))
+        settings = self.runtime_settings()
         self.runtime = LambdaRuntime(
             self.stack.functions,
-            RuntimeSettings(
-                endpoint_url=self.compute_endpoint_url, region=REGION, clock_file=self.clock.file
-            ),
+            settings,
             self.run_dir.sub("lambda"),
             virtual_now=self.clock.iso,
             on_invocation=self._record_invocation,
+            code=CodeStore(self.stack, lambda: self.client("s3"), self.run_dir.sub("lambda-code")),
         )
         for mapping in self.stack.event_source_mappings:
             queue = self.stack.queue_by_arn(mapping.source_arn)
@@ -268,11 +338,10 @@ class HarnessSession:
         self.taps = [
             EventBridgeLambdaTarget(tap, self.client("sqs"), self.runtime) for tap in done.lambda_taps
         ]
+        self.sns_taps = done.sns_taps
         self.ecs = EcsTaskRunner(
-            RuntimeSettings(
-                endpoint_url=self.compute_endpoint_url, region=REGION, clock_file=self.clock.file
-            ),
-            self.package,
+            settings,
+            ImageResolver(self.stack, self.config.project_dir),
             self.run_dir.sub("ecs"),
             virtual_now=self.clock.iso,
             on_run=self._record_task,
@@ -306,10 +375,7 @@ class HarnessSession:
         self.ec2 = Ec2InstanceRunner(
             self.client("ec2"),
             self.client("s3"),
-            RuntimeSettings(
-                endpoint_url=self.compute_endpoint_url, region=REGION, clock_file=self.clock.file
-            ),
-            self.ecs.code_dir,
+            settings,
             self.run_dir.sub("ec2"),
             self.clock.iso,
             self._record_instance,
@@ -356,7 +422,7 @@ class HarnessSession:
         if service not in self._clients:
             self._clients[service] = boto3.session.Session().client(
                 service,  # type: ignore[call-overload]
-                endpoint_url=self.endpoint_url,
+                endpoint_url=self.api_routes.get(service, self.endpoint_url),
                 region_name=REGION,
                 aws_access_key_id="test",
                 aws_secret_access_key="test",
@@ -447,6 +513,7 @@ class HarnessSession:
                 self._empty_bucket(s3, bucket)
             self._reset_stores()
             urls = [q.url for q in self.stack.queues.values()] + [t.queue_url for t in self.taps]
+            urls += list(self.sns_taps.values())
             for url in urls:
                 self._empty_queue(url)
             if self.runtime is not None:
@@ -497,7 +564,7 @@ class HarnessSession:
         for table in self.stack.tables.values():
             data_reset.empty_table(dynamodb, table)
         if "postgres" in self.support:
-            data_reset.truncate_postgres(self.support["postgres"].endpoint.url)
+            data_reset.truncate_postgres(self.database_url())
         if "redis" in self.support:
             data_reset.flush_redis(self.support["redis"].endpoint.url)
 

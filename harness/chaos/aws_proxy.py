@@ -801,7 +801,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        #: the connection of the current request, and the kept-alive one per emulator
         self.upstream: http.client.HTTPConnection | None = None
+        self.upstreams: dict[str, http.client.HTTPConnection] = {}
         self.expect_pending = False
         self.log_entry: dict[str, Any] | None = None
         self.server.proxy._track(self.connection, add=True)
@@ -810,8 +812,8 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             super().finish()
         self.server.proxy._track(self.connection, add=False)
-        if self.upstream is not None:
-            self.upstream.close()
+        for conn in self.upstreams.values():
+            conn.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -903,8 +905,31 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ClientGone(str(exc)) from exc
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """An emulator endpoint requests are forwarded to."""
+
+    url: str
+    https: bool
+    host: str
+    port: int
+    netloc: str
+
+    @classmethod
+    def parse(cls, url: str) -> Upstream:
+        parsed = urlsplit(url if "://" in url else f"http://{url}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"upstream must be an http(s) URL such as http://127.0.0.1:5000, got {url!r}")
+        https = parsed.scheme == "https"
+        return cls(url, https, parsed.hostname, parsed.port or (443 if https else 80), parsed.netloc)
+
+
 class AwsFaultProxy:
-    """An HTTP proxy to an AWS emulator that fails, or delays, calls by rule."""
+    """An HTTP proxy to an AWS emulator that fails, or delays, calls by rule.
+
+    `routes` sends the calls of some services to another emulator (LocalStack's backend
+    sends the services community LocalStack lacks to moto); the rest go to `upstream`.
+    """
 
     def __init__(
         self,
@@ -914,17 +939,11 @@ class AwsFaultProxy:
         port: int = 0,
         seed: int = 0,
         upstream_timeout: float = 300.0,
+        routes: Mapping[str, str] | None = None,
     ) -> None:
-        parsed = urlsplit(upstream if "://" in upstream else f"http://{upstream}")
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError(
-                f"upstream must be an http(s) URL such as http://127.0.0.1:5000, got {upstream!r}"
-            )
         self.upstream = upstream
-        self._upstream_https = parsed.scheme == "https"
-        self._upstream_host = parsed.hostname
-        self._upstream_port = parsed.port or (443 if self._upstream_https else 80)
-        self._upstream_netloc = parsed.netloc
+        self._default = Upstream.parse(upstream)
+        self._routes = {normalise_service(k): Upstream.parse(v) for k, v in (routes or {}).items()}
         self.upstream_timeout = upstream_timeout
         self.host = host
         self.requested_port = port
@@ -1136,7 +1155,8 @@ class AwsFaultProxy:
                     handler.discard_body()
                 self._send_error(handler, call, decision.error)
             else:
-                self._forward(handler, body)
+                target = self._routes.get(call.service, self._default) if call else self._default
+                self._forward(handler, body, target)
         except _ClientGone:
             handler.close_connection = True
         except (ConnectionError, OSError) as exc:
@@ -1159,9 +1179,9 @@ class AwsFaultProxy:
 
     # -- forwarding -----------------------------------------------------------------------
 
-    def _connection(self, handler: _Handler) -> tuple[http.client.HTTPConnection, bool]:
-        """The handler's upstream connection, and whether it was used before."""
-        conn = handler.upstream
+    def _connection(self, handler: _Handler, target: Upstream) -> tuple[http.client.HTTPConnection, bool]:
+        """The handler's connection to `target`, and whether it was used before."""
+        conn = handler.upstreams.get(target.netloc)
         if conn is not None and conn.sock is not None:
             # An idle keep-alive socket that reads as ready has been closed by the emulator.
             # poll, not select: select fails on descriptors above 1024.
@@ -1171,19 +1191,16 @@ class AwsFaultProxy:
                 return conn, True
             conn.close()
         if conn is None:
-            if self._upstream_https:
-                conn = http.client.HTTPSConnection(
-                    self._upstream_host, self._upstream_port, timeout=self.upstream_timeout
-                )
+            if target.https:
+                conn = http.client.HTTPSConnection(target.host, target.port, timeout=self.upstream_timeout)
             else:
-                conn = http.client.HTTPConnection(
-                    self._upstream_host, self._upstream_port, timeout=self.upstream_timeout
-                )
-            handler.upstream = conn
+                conn = http.client.HTTPConnection(target.host, target.port, timeout=self.upstream_timeout)
+            handler.upstreams[target.netloc] = conn
+        handler.upstream = conn
         return conn, False
 
     def _upstream_headers(
-        self, handler: _Handler, *, chunked: bool, length: int | None
+        self, handler: _Handler, target: Upstream, *, chunked: bool, length: int | None
     ) -> list[tuple[str, str]]:
         connection_tokens = {t.strip().lower() for t in handler.headers.get("Connection", "").split(",")}
         out: list[tuple[str, str]] = []
@@ -1193,22 +1210,24 @@ class AwsFaultProxy:
                 continue
             out.append((name, value))
         if "host" not in {k.lower() for k, _ in out}:
-            out.insert(0, ("Host", self._upstream_netloc))
+            out.insert(0, ("Host", target.netloc))
         if chunked:
             out.append(("Transfer-Encoding", "chunked"))
         elif length is not None and (length > 0 or handler.command in ("POST", "PUT", "PATCH")):
             out.append(("Content-Length", str(length)))
         return out
 
-    def _send_upstream(self, handler: _Handler, body: bytes | None) -> http.client.HTTPResponse:
+    def _send_upstream(
+        self, handler: _Handler, body: bytes | None, target: Upstream
+    ) -> http.client.HTTPResponse:
         attempts = 2 if body is not None or not handler.has_body() else 1
         for attempt in range(attempts):
-            conn, reused = self._connection(handler)
+            conn, reused = self._connection(handler, target)
             try:
                 conn.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
                 chunked = body is None and "chunked" in handler.headers.get("Transfer-Encoding", "").lower()
                 length = len(body) if body is not None else (None if chunked else handler.content_length())
-                for name, value in self._upstream_headers(handler, chunked=chunked, length=length):
+                for name, value in self._upstream_headers(handler, target, chunked=chunked, length=length):
                     conn.putheader(name, value)
                 if body is not None or not handler.has_body():
                     conn.endheaders(message_body=body or None)
@@ -1229,13 +1248,13 @@ class AwsFaultProxy:
                 raise
         raise AssertionError("unreachable")
 
-    def _forward(self, handler: _Handler, body: bytes | None) -> None:
+    def _forward(self, handler: _Handler, body: bytes | None, target: Upstream) -> None:
         try:
-            response = self._send_upstream(handler, body)
+            response = self._send_upstream(handler, body, target)
         except (OSError, ValueError, http.client.HTTPException) as exc:
             if body is None and handler.has_body():
                 handler.close_connection = True  # the unread rest of the body would follow
-            message = f"the AWS emulator at {self.upstream} did not answer: {exc}".encode()
+            message = f"the AWS emulator at {target.url} did not answer: {exc}".encode()
             head = self._head(
                 handler,
                 502,

@@ -126,7 +126,7 @@ class World:
         import psycopg
         from psycopg.rows import dict_row
 
-        url = self.session.support["postgres"].endpoint.url
+        url = self.session.database_url()
         with psycopg.connect(url, row_factory=dict_row, connect_timeout=5) as conn:
             conn.read_only = True
             with conn.cursor() as cursor:

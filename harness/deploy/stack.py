@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,12 @@ class Function:
     memory_size: int
     role: str
     address: str
+    s3_bucket: str | None = None
+    s3_key: str | None = None
+    s3_object_version: str | None = None
+    code_sha256: str | None = None
+    layers: tuple[str, ...] = ()
+    architecture: str = "x86_64"
 
 
 @dataclass(frozen=True)
@@ -220,6 +228,42 @@ class Schedule:
     address: str
 
 
+@dataclass(frozen=True)
+class LayerVersion:
+    arn: str
+    filename: str | None
+    s3_bucket: str | None
+    s3_key: str | None
+    s3_object_version: str | None
+    address: str
+
+
+@dataclass(frozen=True)
+class Repository:
+    """An ECR repository; its `Dockerfile` tag names the file its images are built from."""
+
+    name: str
+    url: str
+    tags: dict[str, str]
+    address: str
+
+
+@dataclass(frozen=True)
+class ManagedStore:
+    """A managed data store an emulator only records (RDS, Amazon MQ, ElastiCache): bound to a
+    local server by its endpoint attributes."""
+
+    kind: str  # postgres | rabbitmq | redis
+    name: str
+    host: str
+    port: int
+    address: str
+    #: what the client needs beyond the endpoint: database name, secret ARN, TLS, username
+    details: dict[str, str] = field(default_factory=dict)
+    #: (username, password) pairs the state holds (MQ users, a Redis AUTH token as ("", token))
+    credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
 class AmbiguousNameError(KeyError):
     """A name given as a suffix matches more than one resource."""
 
@@ -279,6 +323,20 @@ class Stack:
     pipes: dict[str, Pipe] = field(default_factory=dict)
     #: objects Terraform itself manages (aws_s3_object): infrastructure, kept across resets
     managed_objects: set[tuple[str, str]] = field(default_factory=set)
+    layers: dict[str, LayerVersion] = field(default_factory=dict)
+    repositories: dict[str, Repository] = field(default_factory=dict)
+    stores: list[ManagedStore] = field(default_factory=list)
+    #: every managed resource type in the state, with its count (for the coverage report)
+    resource_types: dict[str, int] = field(default_factory=dict)
+    #: the directory Terraform ran in: relative paths in the state are relative to it
+    root_dir: Path | None = None
+
+    def path_in_root(self, path: str) -> Path:
+        """A path from the state (e.g. a Lambda `filename`), resolved against the root."""
+        candidate = Path(path)
+        if candidate.is_absolute() or self.root_dir is None:
+            return candidate
+        return self.root_dir / candidate
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -355,6 +413,21 @@ def _add(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> None:
             timeout=int(v.get("timeout") or 3),
             memory_size=int(v.get("memory_size") or 128),
             role=v.get("role", ""),
+            address=address,
+            s3_bucket=v.get("s3_bucket") or None,
+            s3_key=v.get("s3_key") or None,
+            s3_object_version=v.get("s3_object_version") or None,
+            code_sha256=v.get("code_sha256") or v.get("source_code_hash") or None,
+            layers=tuple(v.get("layers") or ()),
+            architecture=(v.get("architectures") or ["x86_64"])[0],
+        )
+    elif rtype == "aws_lambda_layer_version":
+        stack.layers[v["arn"]] = LayerVersion(
+            arn=v["arn"],
+            filename=v.get("filename") or None,
+            s3_bucket=v.get("s3_bucket") or None,
+            s3_key=v.get("s3_key") or None,
+            s3_object_version=v.get("s3_object_version") or None,
             address=address,
         )
     elif rtype == "aws_lambda_event_source_mapping":
@@ -524,36 +597,17 @@ def _add_compute(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> N
             filters=tuple(str(f["pattern"]) for f in criteria.get("filter") or [] if f.get("pattern")),
             address=address,
         )
-    elif rtype == "terraform_data":
-        data = v.get("output") or v.get("input") or {}
-        if isinstance(data, dict) and data.get("kind") == "harness_ecs_task_definition":
-            stack.task_definitions[data["family"]] = TaskDefinition(
-                family=data["family"],
-                arn=data["arn"],
-                containers=_containers(data.get("container_definitions") or "[]"),
-                task_role_arn=data.get("task_role_arn") or "",
-                address=address,
-                volumes={str(k): str(x) for k, x in (data.get("volumes") or {}).items()},
-            )
-        elif isinstance(data, dict) and data.get("kind") == "harness_pipe":
-            stack.pipes[data["name"]] = Pipe(
-                name=data["name"],
-                arn=data.get("arn") or "",
-                source=data["source"],
-                target=data["target"],
-                starting_position=data.get("starting_position") or "LATEST",
-                batch_size=int(data.get("batch_size") or 1),
-                filters=tuple(str(f) for f in data.get("filters") or []),
-                address=address,
-            )
-        elif isinstance(data, dict) and data.get("kind") == "harness_ecs_service":
-            stack.ecs_services[data["name"]] = EcsService(
-                name=data["name"],
-                cluster=data.get("cluster") or "",
-                task_definition=data["task_definition"],
-                desired_count=int(data.get("desired_count") or 0),
-                address=address,
-            )
+    elif rtype == "aws_ecr_repository":
+        stack.repositories[v["name"]] = Repository(
+            name=v["name"],
+            url=v.get("repository_url") or "",
+            tags={str(k): str(x) for k, x in (v.get("tags_all") or v.get("tags") or {}).items()},
+            address=address,
+        )
+    elif rtype in _STORES:
+        store = _STORES[rtype](v, address)
+        if store is not None:
+            stack.stores.append(store)
     elif rtype == "aws_scheduler_schedule":
         target = (v.get("target") or [{}])[0]
         retry = (target.get("retry_policy") or [{}])[0]
@@ -583,13 +637,74 @@ def _add_compute(stack: Stack, rtype: str, v: dict[str, Any], address: str) -> N
         )
 
 
-def stack_from_show_json(show: dict[str, Any]) -> Stack:
+def _postgres(v: dict[str, Any], address: str) -> ManagedStore | None:
+    if not str(v.get("engine", "")).startswith(("postgres", "aurora-postgresql")):
+        return None
+    secret = (v.get("master_user_secret") or [{}])[0]
+    return ManagedStore(
+        kind="postgres",
+        name=v.get("identifier") or v.get("cluster_identifier") or "",
+        host=v.get("address") or v.get("endpoint") or "",
+        port=int(v.get("port") or 5432),
+        address=address,
+        details={
+            "db_name": v.get("db_name") or v.get("database_name") or "",
+            "username": v.get("username") or v.get("master_username") or "",
+            "secret_arn": secret.get("secret_arn") or "",
+        },
+    )
+
+
+def _rabbitmq(v: dict[str, Any], address: str) -> ManagedStore | None:
+    if v.get("engine_type") != "RabbitMQ":
+        return None
+    endpoints = [e for i in v.get("instances") or [] for e in i.get("endpoints") or []]
+    parts = urlsplit(endpoints[0]) if endpoints else None
+    return ManagedStore(
+        kind="rabbitmq",
+        name=v.get("broker_name") or "",
+        host=parts.hostname or "" if parts else "",
+        port=parts.port or 5671 if parts else 5671,
+        address=address,
+        details={"usernames": ",".join(u.get("username", "") for u in v.get("user") or [])},
+        credentials=tuple(
+            (str(u.get("username", "")), str(u.get("password", ""))) for u in v.get("user") or []
+        ),
+    )
+
+
+def _redis(v: dict[str, Any], address: str) -> ManagedStore | None:
+    if v.get("engine", "redis") not in ("redis", "valkey"):
+        return None
+    return ManagedStore(
+        kind="redis",
+        name=v.get("replication_group_id") or "",
+        host=v.get("primary_endpoint_address") or v.get("configuration_endpoint_address") or "",
+        port=int(v.get("port") or 6379),
+        address=address,
+        details={"tls": str(bool(v.get("transit_encryption_enabled"))).lower()},
+        credentials=(("", str(v["auth_token"])),) if v.get("auth_token") else (),
+    )
+
+
+_STORES = {
+    "aws_db_instance": _postgres,
+    "aws_rds_cluster": _postgres,
+    "aws_mq_broker": _rabbitmq,
+    "aws_elasticache_replication_group": _redis,
+}
+
+
+def stack_from_show_json(show: dict[str, Any], root_dir: Path | None = None) -> Stack:
     values = show.get("values") or {}
-    stack = Stack(outputs={k: o.get("value") for k, o in (values.get("outputs") or {}).items()})
+    stack = Stack(
+        outputs={k: o.get("value") for k, o in (values.get("outputs") or {}).items()}, root_dir=root_dir
+    )
     resources = [r for r in _resources(values.get("root_module") or {}) if r.get("mode") == "managed"]
     # Buckets first, so notifications can mark them.
     resources.sort(key=lambda r: r["type"] != "aws_s3_bucket")
     for resource in resources:
+        stack.resource_types[resource["type"]] = stack.resource_types.get(resource["type"], 0) + 1
         _add(stack, resource["type"], resource.get("values") or {}, resource["address"])
         _add_compute(stack, resource["type"], resource.get("values") or {}, resource["address"])
     return stack

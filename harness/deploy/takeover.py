@@ -12,6 +12,9 @@ break the flows (measured; shared/notes/emulators.md):
 - a schedule rule (no event pattern) would match every event in moto and fire on the wall
   clock in LocalStack: its targets are removed from the emulator and the harness's
   scheduler fires them on the virtual clock.
+It also subscribes one private SQS queue of its own to every SNS topic (an "SNS tap"), so
+scenarios can see what each topic published without the root declaring a subscription
+for tests.
 Terraform state is untouched: the Stack still describes the real configuration.
 """
 
@@ -41,10 +44,20 @@ class Takeover:
     lambda_taps: list[LambdaTap] = field(default_factory=list)
     schedule_targets: list[Target] = field(default_factory=list)
     alarm_actions_disabled: int = 0
+    #: topic ARN -> URL of the harness's queue subscribed to it
+    sns_taps: dict[str, str] = field(default_factory=dict)
 
 
 def _tap_queue_name(rule: Rule, target: Target) -> str:
     return f"harness-tap-{rule.bus}-{rule.name}-{target.target_id}"[:80].replace("/", "-")
+
+
+def _tap_topic(name: str, arn: str, sqs: Any, sns: Any) -> str:
+    queue = f"harness-sns-{name}"[:80]
+    url = str(sqs.create_queue(QueueName=queue)["QueueUrl"])
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+    return url
 
 
 def take_over_compute(stack: Stack, clients: dict[str, Any]) -> Takeover:
@@ -60,6 +73,10 @@ def take_over_compute(stack: Stack, clients: dict[str, Any]) -> Takeover:
     if stack.alarms and "cloudwatch" in clients:
         clients["cloudwatch"].disable_alarm_actions(AlarmNames=sorted(stack.alarms))
         done.alarm_actions_disabled = len(stack.alarms)
+
+    if "sns" in clients:
+        for topic in stack.topics.values():
+            done.sns_taps[topic.arn] = _tap_topic(topic.name, topic.arn, sqs, clients["sns"])
 
     rules = {(r.bus, r.name): r for r in stack.rules}
     for target in stack.targets:
@@ -95,5 +112,6 @@ def describe(done: Takeover) -> str:
             "disabled_event_source_mappings": len(done.disabled_mappings),
             "lambda_targets_tapped": [f"{t.rule.name}->{t.function_name}" for t in done.lambda_taps],
             "schedule_targets_held": [f"{t.rule}:{t.target_id}" for t in done.schedule_targets],
+            "sns_taps": len(done.sns_taps),
         }
     )

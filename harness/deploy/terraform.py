@@ -13,13 +13,12 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import DeployError, MissingBinaryError
-from harness.paths import REPO_ROOT, state_root
+from harness.paths import state_root
 
 PROVIDER_MIRROR = Path(os.environ.get("HARNESS_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -66,15 +65,17 @@ def summarize_error(output: str) -> str:
 
 @dataclass
 class Terraform:
-    """Terraform against one configuration directory with a private state file."""
+    """Terraform in one workspace directory (the mirrored root), with private data dir and logs."""
 
-    config_dir: Path
+    directory: Path
     work_dir: Path
+    shown: str = ""
 
     def __post_init__(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.work_dir / "terraform.tfstate"
         self.timings: dict[str, float] = {}
+        self.shown = self.shown or str(self.directory)
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -87,35 +88,46 @@ class Terraform:
                 "CHECKPOINT_DISABLE": "1",
             }
         )
+        # Terraform's AWS calls go to the emulator with the override's test credentials: no
+        # profile, token or real credential of the user's may leak into them.
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.pop(name, None)
         return env
 
     def _run(self, step: str, *args: str, capture_json: bool = False) -> str:
-        argv = [terraform_binary(), f"-chdir={self.config_dir}", *args]
+        argv = [terraform_binary(), f"-chdir={self.directory}", *args]
         started = time.monotonic()
         log_path = self.work_dir / f"{step}.log"
         done = subprocess.run(argv, env=self._env(), capture_output=True, text=True)
         self.timings[step] = time.monotonic() - started
         log_path.write_text(done.stdout + done.stderr if not capture_json else done.stderr)
         if done.returncode != 0:
-            rel = (
-                self.config_dir.relative_to(REPO_ROOT)
-                if self.config_dir.is_relative_to(REPO_ROOT)
-                else self.config_dir
-            )
             raise DeployError(
-                f"terraform {step} failed in {rel}:\n{summarize_error(done.stdout + done.stderr)}",
+                f"terraform {step} failed in {self.shown}:\n{summarize_error(done.stdout + done.stderr)}",
                 hint=f"full output: {log_path}",
             )
         return done.stdout
 
     def init(self) -> None:
-        self._run("init", "init", "-no-color", "-input=false", f"-backend-config=path={self.state_path}")
+        self._run("init", "init", "-no-color", "-input=false")
 
-    def apply(self, variables: Mapping[str, str]) -> None:
-        var_args = [f"-var={k}={v}" for k, v in variables.items()]
+    def apply(self, arguments: list[str]) -> None:
         self._run(
-            "apply", "apply", "-no-color", "-input=false", "-auto-approve", "-parallelism=20", *var_args
+            "apply", "apply", "-no-color", "-input=false", "-auto-approve", "-parallelism=20", *arguments
         )
+
+    def plan(self, arguments: list[str]) -> bool:
+        """True when the plan shows changes (`-detailed-exitcode` 2)."""
+        argv = [terraform_binary(), f"-chdir={self.directory}", "plan", "-no-color", "-input=false"]
+        done = subprocess.run(
+            [*argv, "-detailed-exitcode", *arguments], env=self._env(), capture_output=True, text=True
+        )
+        (self.work_dir / "plan.log").write_text(done.stdout + done.stderr)
+        if done.returncode == 1:
+            raise DeployError(
+                f"terraform plan failed in {self.shown}:\n{summarize_error(done.stdout + done.stderr)}"
+            )
+        return done.returncode == 2
 
     def show_json(self) -> dict[str, Any]:
         out = self._run("show", "show", "-json", capture_json=True)

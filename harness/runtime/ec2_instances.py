@@ -1,13 +1,14 @@
 """EC2 instances, run by the harness as local processes for as long as the emulator says so.
 
-The emulator only records instances. When it reports one as running and its user data is a
-bootstrap the harness understands (`export NAME=VALUE` lines and a Python script fetched
-from S3 with `WORKER_SCRIPT_S3_URI`), the harness does what the instance would: it fetches
-the script from the emulator's S3 and runs it with the exported environment, plus an
-instance-metadata endpoint of its own (`AWS_EC2_METADATA_SERVICE_ENDPOINT`, which botocore
-honours) so the process can learn its instance id. Paths under /home/ubuntu move to the
-instance's directory in the run. When the emulator reports the instance stopping or
-terminated (the worker terminating itself included), the process is stopped.
+The emulator only records instances. When it reports one as running, the harness does what
+the instance would (see user_data.py): it checks the user data (bash -n, shellcheck), carries
+it out inside the instance's own root directory (packages, downloads from the emulator's S3,
+virtual environments built with the script's own pip arguments) and starts the process it
+leaves running, with the exported environment, plus an instance-metadata endpoint of its own
+(`AWS_EC2_METADATA_SERVICE_ENDPOINT`, which botocore honours) so the process can learn its
+instance id and role. A boot that fails is recorded with its reason. When the emulator
+reports the instance stopping or terminated (the worker terminating itself included), the
+process is stopped.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ import base64
 import contextlib
 import json
 import os
-import shlex
 import signal
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -28,28 +27,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
+from harness.runtime import user_data
 from harness.runtime.lambda_runtime import RuntimeSettings
+from harness.runtime.user_data import UserDataError, UserDataRunner
 
-HOME = "/home/ubuntu"
-SCRIPT_URI = "WORKER_SCRIPT_S3_URI"
 #: The worker's SQS long poll; shortened so an idle worker notices the virtual clock quickly.
 HARNESS_OVERRIDES = {"WORKER_POLL_SECONDS": "1"}
 GONE = ("shutting-down", "terminated", "stopping", "stopped")
-
-
-def parse_exports(script: str) -> dict[str, str]:
-    """The `export NAME=VALUE` lines of a user-data shell script (values shell-quoted)."""
-    exports: dict[str, str] = {}
-    for line in script.splitlines():
-        stripped = line.strip()
-        if not stripped.startswith("export "):
-            continue
-        words = shlex.split(stripped[len("export ") :], comments=True)
-        for word in words:
-            name, sep, value = word.partition("=")
-            if sep and name.isidentifier():
-                exports[name] = value
-    return exports
 
 
 class _Metadata(ThreadingHTTPServer):
@@ -144,7 +129,7 @@ class InstanceProcess:
 
 @dataclass(frozen=True)
 class InstanceEvent:
-    kind: str  # started | stopped | skipped
+    kind: str  # started | stopped | failed
     instance_id: str
     detail: str
     virtual_time: str
@@ -155,7 +140,6 @@ class Ec2InstanceRunner:
     ec2: Any
     s3: Any
     settings: RuntimeSettings
-    code_dir: Callable[[], Path]
     work_dir: Path
     virtual_now: Callable[[], str] = lambda: ""
     on_event: Callable[[InstanceEvent], None] | None = None
@@ -223,19 +207,25 @@ class Ec2InstanceRunner:
         instance_id = inst["InstanceId"]
         tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
         directory = self.work_dir / instance_id
-        home = directory / HOME.lstrip("/")
-        home.mkdir(parents=True, exist_ok=True)
-        exports = parse_exports(self._user_data(instance_id))
-        record = InstanceProcess(instance_id, tags, None, None, directory, exports, self.virtual_now())
-        uri = exports.get(SCRIPT_URI, "")
-        if not uri.startswith("s3://"):
-            record.note = f"user data has no {SCRIPT_URI}=s3://...: nothing to run"
-            self._event("skipped", record, record.note)
+        root = directory / "root"
+        root.mkdir(parents=True, exist_ok=True)
+        script = self._user_data(instance_id)
+        record = InstanceProcess(instance_id, tags, None, None, directory, {}, self.virtual_now())
+        (directory / "user-data").write_text(script)
+        try:
+            if not script.strip():
+                raise UserDataError("the instance has no user data: nothing to run")
+            warnings = user_data.check(script)
+            runner = UserDataRunner(root, self._fetch, f"instance {instance_id}")
+            boot = runner.run(script)
+        except HarnessError as exc:
+            record.note = exc.message
+            self.errors.append(f"{instance_id}: {exc.message}")
+            self._event("failed", record, exc.message)
             return record
-        bucket, _, key = uri[len("s3://") :].partition("/")
-        script = home / Path(key).name
-        script.write_bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        declared = {name: self._local_path(value, directory) for name, value in exports.items()}
+        for note in [*warnings, *boot.notes]:
+            (directory / "boot-notes.txt").open("a").write(note + "\n")
+        declared = {name: runner.local_value(value) for name, value in boot.env.items()}
         role = (inst.get("IamInstanceProfile") or {}).get("Arn", "").rsplit("/", 1)[-1]
         metadata = _Metadata(
             {
@@ -252,15 +242,17 @@ class Ec2InstanceRunner:
         host, port = metadata.server_address[:2]
         own = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://{host!s}:{port}", **HARNESS_OVERRIDES}
         env = self.settings.process_environment(
-            home=home, code_dir=self.code_dir(), own=own, declared=declared
+            home=root / "root", python_path=[], own=own, declared=declared
         )
         env.update(HARNESS_OVERRIDES)
-        console = (directory / "console.log").open("ab")
+        log = boot.log or directory / "console.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        console = log.open("ab")
         try:
             record.process = subprocess.Popen(
-                [sys.executable, str(script)],
+                boot.argv,
                 env=env,
-                cwd=home,
+                cwd=root,
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
@@ -270,14 +262,14 @@ class Ec2InstanceRunner:
             console.close()
         record.metadata = metadata
         record.environment = declared
-        self._event("started", record, f"{script.name} from {uri}")
+        self._event("started", record, " ".join(boot.argv[1:]))
         return record
 
-    @staticmethod
-    def _local_path(value: str, directory: Path) -> str:
-        if value == HOME or value.startswith(HOME + "/"):
-            return str(directory) + value
-        return value
+    def _fetch(self, bucket: str, key: str) -> bytes:
+        try:
+            return bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception as exc:  # noqa: BLE001 - the boot fails with the reason
+            raise UserDataError(f"aws s3 cp s3://{bucket}/{key}: {exc}") from None
 
     def _end(self, inst: InstanceProcess, reason: str) -> None:
         if inst.process is not None and inst.process.poll() is None:

@@ -125,7 +125,8 @@ class EcsServiceSupervisor:
             )
         container = task.containers[0]
         task_arn = self.runner.new_task_arn(task)
-        argv, env, _declared = self.runner.prepare(task, container, None, task_arn)
+        launch = self.runner.prepare(task, container, None, task_arn)
+        argv, env = launch.argv, launch.env
         env["ECS_SERVICE_NAME"] = service.name
         log_path = self.log_dir / f"{service.name}-{slot}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ class EcsServiceSupervisor:
                 process = subprocess.Popen(
                     argv,
                     env=env,
-                    cwd=self.runner.work_dir,
+                    cwd=launch.cwd,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

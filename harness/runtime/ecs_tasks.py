@@ -1,29 +1,43 @@
 """ECS tasks, run by the harness as local processes.
 
-A task definition's container runs its `command` (from Terraform state) with the
-container's environment plus RunTask overrides, the emulator endpoint and credentials, and
-the virtual clock. `python` in a command means the harness's own interpreter, with the
-deployed pipeline package (the image's code) first on the path. The exit code and the
-output are recorded for every run; nothing is left running.
+A task definition's container runs its image (reproduced from the image's Dockerfile, see
+images.py): the image's Python environment, files, working directory and environment; the
+container's `command` from the Terraform state (else the image's CMD), the container's
+environment plus RunTask overrides, the emulator endpoint and credentials, and the virtual
+clock. The exit code and the output are recorded for every run; nothing is left running.
 """
 
 from __future__ import annotations
 
 import itertools
 import subprocess
-import sys
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.deploy.stack import Container, TaskDefinition
 from harness.errors import HarnessError
+from harness.runtime.images import DEFAULT_PATH, Image
 from harness.runtime.lambda_runtime import RuntimeSettings
+
+
+class Images(Protocol):
+    def image(self, uri: str, wanted_by: str) -> Image: ...
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How one container of a task starts: argv, process environment, directory."""
+
+    argv: list[str]
+    env: dict[str, str]
+    declared: dict[str, str]
+    cwd: Path
+    image: Image
 
 
 @dataclass
@@ -47,7 +61,7 @@ class TaskRun:
 @dataclass
 class EcsTaskRunner:
     settings: RuntimeSettings
-    package: Path
+    images: Images
     work_dir: Path
     virtual_now: Callable[[], str] = lambda: ""
     on_run: Callable[[TaskRun], None] | None = None
@@ -60,14 +74,6 @@ class EcsTaskRunner:
     @property
     def busy(self) -> bool:
         return self._running > 0
-
-    def code_dir(self) -> Path:
-        code = self.work_dir / "code"
-        if not code.exists():
-            code.mkdir(parents=True)
-            with zipfile.ZipFile(self.package) as archive:
-                archive.extractall(code)
-        return code
 
     @staticmethod
     def apply_overrides(
@@ -84,12 +90,14 @@ class EcsTaskRunner:
                 env[str(pair["name"])] = str(pair["value"])
         return command, env
 
-    def _environment(self, container_env: dict[str, str], task_arn: str) -> dict[str, str]:
+    def _environment(self, image: Image, container_env: dict[str, str], task_arn: str) -> dict[str, str]:
+        own = {
+            **image.env,
+            "PATH": f"{image.python.parent}:{DEFAULT_PATH}",
+            "ECS_TASK_ARN": task_arn,
+        }
         return self.settings.process_environment(
-            home=self.work_dir,
-            code_dir=self.code_dir(),
-            own={"ECS_TASK_ARN": task_arn},
-            declared=container_env,
+            home=self.work_dir, python_path=[], own=own, declared=container_env
         )
 
     def volume_dir(self, task: TaskDefinition, volume: str) -> Path:
@@ -114,18 +122,19 @@ class EcsTaskRunner:
 
     def prepare(
         self, task: TaskDefinition, container: Container, overrides: dict[str, Any] | None, task_arn: str
-    ) -> tuple[list[str], dict[str, str], dict[str, str]]:
-        """argv, process environment and declared environment of one container of a task."""
+    ) -> Launch:
+        """How one container of a task starts: its image, command and environment."""
+        image = self.images.image(container.image, f"task definition {task.family} ({task.address})")
         command, container_env = self.apply_overrides(container, overrides)
+        command = command or list(image.command)
         if not command:
             raise HarnessError(
-                f"container {container.name} of task definition {task.family} has no command",
-                hint="set `command` in the task definition so the harness can run it as a local process",
+                f"container {container.name} of task definition {task.family} has no command, "
+                f"and its image's Dockerfile ({image.dockerfile}) has no CMD or ENTRYPOINT",
             )
-        if command[0] in ("python", "python3"):
-            command[0] = sys.executable
-        env = self._environment(self._mounted(task, container, container_env), task_arn)
-        return command, env, container_env
+        argv = [image.executable(command[0]), *command[1:]]
+        env = self._environment(image, self._mounted(task, container, container_env), task_arn)
+        return Launch(argv, env, container_env, image.local_workdir, image)
 
     def new_task_arn(self, task: TaskDefinition) -> str:
         return f"{task.arn.split(':task-definition/')[0]}:task/{uuid.uuid4().hex}"
@@ -140,14 +149,14 @@ class EcsTaskRunner:
         self, task: TaskDefinition, container: Container, overrides: dict[str, Any] | None, started_by: str
     ) -> TaskRun:
         task_arn = self.new_task_arn(task)
-        command, env, container_env = self.prepare(task, container, overrides, task_arn)
+        launch = self.prepare(task, container, overrides, task_arn)
         run = TaskRun(
             seq=next(self._seq),
             task_arn=task_arn,
             family=task.family,
             container=container.name,
             started_by=started_by,
-            environment=container_env,
+            environment=launch.declared,
             virtual_time=self.virtual_now(),
         )
         with self._lock:
@@ -156,9 +165,9 @@ class EcsTaskRunner:
         started = time.monotonic()
         try:
             done = subprocess.run(
-                command,
-                env=env,
-                cwd=self.work_dir,
+                launch.argv,
+                env=launch.env,
+                cwd=launch.cwd,
                 capture_output=True,
                 text=True,
                 timeout=self.timeout,
@@ -168,7 +177,7 @@ class EcsTaskRunner:
         except subprocess.TimeoutExpired as exc:
             run.exit_code, run.output = 137, f"task stopped after {self.timeout:.0f}s: {exc}"
         except FileNotFoundError as exc:
-            run.exit_code, run.output = 127, f"cannot start {command[0]}: {exc}"
+            run.exit_code, run.output = 127, f"cannot start {launch.argv[0]}: {exc}"
         finally:
             with self._lock:
                 self._running -= 1

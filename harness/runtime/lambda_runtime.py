@@ -1,10 +1,14 @@
 """The Lambda runtime: each function runs in its own warm subprocess (a sandbox).
 
-The code is the zip Terraform deployed (the state's `filename`), unpacked once; the
-environment is exactly the function's Terraform environment plus the emulator endpoint,
-credentials and the variables Lambda itself sets. The function's timeout is enforced: a
-handler that overruns is killed with its process, and the next invocation starts cold,
-as in Lambda. Every invocation is recorded with its outcome and captured logs.
+The code is the zip Terraform deployed (see lambda_code.py), run by the Python its `runtime`
+names, in an environment holding only that zip, its layers and the runtime's SDK; the
+process environment is exactly the function's Terraform environment plus the emulator
+endpoint, credentials and the variables Lambda itself sets. The function's timeout is
+enforced: a handler that overruns is killed with its process, and the next invocation
+starts cold, as in Lambda. Every invocation is recorded with its outcome and captured logs.
+A handler that cannot be imported because a module is missing from its package is a
+packaging error: recorded with the function, the module and the requirements file to fix,
+and it fails the scenario.
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ import sys
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.deploy.stack import Function
+from harness.deploy.stack import Function, Stack
 from harness.errors import HarnessError
+from harness.runtime import environments, lambda_code
+from harness.runtime.lambda_code import CodeStore, UnsupportedFunctionError
 
 # Lambda's default MaximumRetryAttempts for asynchronous invocations.
 ASYNC_RETRIES = 2
@@ -61,7 +66,7 @@ class RuntimeSettings:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def process_environment(
-        self, *, home: Path, code_dir: Path, own: dict[str, str], declared: dict[str, str]
+        self, *, home: Path, python_path: list[Path], own: dict[str, str], declared: dict[str, str]
     ) -> dict[str, str]:
         """The whole environment of a process the harness runs for the pipeline.
 
@@ -74,7 +79,6 @@ class RuntimeSettings:
             "LANG": "C.UTF-8",
             "TZ": "UTC",
             "HOME": str(home),
-            "PYTHONPATH": str(code_dir),
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             "AWS_REGION": self.region,
@@ -84,6 +88,8 @@ class RuntimeSettings:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             **own,
         }
+        if python_path:
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in python_path)
         if self.clock_file is not None:
             env["PIPELINE_CLOCK_FILE"] = str(self.clock_file)
         env.update(self.extra_env)
@@ -91,14 +97,54 @@ class RuntimeSettings:
         return env
 
 
+@dataclass(frozen=True)
+class PackagingError:
+    """A handler that cannot be imported because its package lacks a module."""
+
+    function: str
+    module: str
+    source: str
+    requirements: tuple[str, ...]
+
+    def __str__(self) -> str:
+        where = (
+            f"add it to {' or '.join(self.requirements)} (the requirements file in the package) and rebuild"
+            if self.requirements
+            else "add it to the requirements the package is built from and rebuild"
+        )
+        return (
+            f"function {self.function} cannot import its handler: module {self.module!r} is neither in "
+            f"its package ({self.source}) nor in its Lambda runtime; {where}"
+        )
+
+
+BOOTSTRAP = Path(__file__).with_name("lambda_worker.py")
+
+
 class FunctionWorker:
     """One warm subprocess hosting one function."""
 
-    def __init__(self, function: Function, code_dir: Path, settings: RuntimeSettings, log_dir: Path) -> None:
+    def __init__(
+        self,
+        function: Function,
+        code_dir: Path,
+        settings: RuntimeSettings,
+        log_dir: Path,
+        *,
+        python: Path | None = None,
+        layers: list[Path] | None = None,
+        bootstrap: Path = BOOTSTRAP,
+    ) -> None:
         self.function = function
         self.code_dir = code_dir
+        self.python = python
+        self.layers = layers or []
+        self.bootstrap = bootstrap
+        self.source = str(code_dir)
         self.settings = settings
         self.log_path = log_dir / f"lambda-{function.name}.log"
+        self.home = log_dir / function.name / "home"  # writable, like Lambda's /tmp
+        self.home.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[str] | None = None
         self.lock = threading.Lock()
 
@@ -117,7 +163,7 @@ class FunctionWorker:
             "HARNESS_FUNCTION_ARN": fn.arn,
         }
         return self.settings.process_environment(
-            home=self.code_dir.parent, code_dir=self.code_dir, own=own, declared=fn.environment
+            home=self.home, python_path=[self.code_dir, *self.layers], own=own, declared=fn.environment
         )
 
     def _ensure_started(self) -> subprocess.Popen[str]:
@@ -125,7 +171,7 @@ class FunctionWorker:
             log = self.log_path.open("a")
             try:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "harness.runtime.lambda_worker"],
+                    [str(self.python or sys.executable), "-B", str(self.bootstrap)],
                     env=self.environment(),
                     cwd=self.code_dir,
                     stdin=subprocess.PIPE,
@@ -207,8 +253,12 @@ class LambdaRuntime:
         work_dir: Path,
         virtual_now: Callable[[], str] = lambda: "",
         on_invocation: Callable[[Invocation], None] | None = None,
+        code: CodeStore | None = None,
     ) -> None:
         self.functions = functions
+        self.code = code or CodeStore(Stack(functions=functions), lambda: None, work_dir / "code")
+        #: handlers that could not be imported for a missing module (each fails its scenario)
+        self.packaging_errors: list[PackagingError] = []
         self.settings = settings
         self.work_dir = work_dir
         self.virtual_now = virtual_now
@@ -229,21 +279,26 @@ class LambdaRuntime:
             return self._running > 0
 
     def _worker(self, name: str) -> FunctionWorker:
-        if name not in self.workers:
-            fn = self.functions.get(name)
-            if fn is None:
-                raise HarnessError(f"no function named {name!r} in the applied stack")
-            if fn.package_type != "Zip" or not fn.filename or not fn.handler:
-                raise HarnessError(
-                    f"function {name} is a container image; the local env must deploy it as a zip handler",
-                    hint="set image_uri = null for the local env in terraform/envs/local",
-                )
-            code_dir = self.work_dir / name / "code"
-            code_dir.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(fn.filename) as archive:
-                archive.extractall(code_dir)
-            self.workers[name] = FunctionWorker(fn, code_dir, self.settings, self.work_dir)
-        return self.workers[name]
+        with self._lock:
+            worker = self.workers.get(name)
+        if worker is not None:
+            return worker
+        fn = self.functions.get(name)
+        if fn is None:
+            raise HarnessError(f"no function named {name!r} in the applied stack")
+        if fn.package_type != "Zip" or not fn.handler:
+            raise UnsupportedFunctionError(
+                f"function {name} ({fn.address}) is a container image; the harness runs zip packages",
+                hint="deploy it as a zip package with a handler, or run the image with Docker",
+            )
+        code = self.code.function_code(fn)
+        python = environments.python_of(lambda_code.runtime_environment(fn))
+        worker = FunctionWorker(
+            fn, code.directory, self.settings, self.work_dir, python=python, layers=self.code.layer_paths(fn)
+        )
+        worker.source = code.source
+        with self._lock:
+            return self.workers.setdefault(name, worker)
 
     def invoke(self, name: str, event: Any, source: str = "direct") -> Invocation:
         worker = self._worker(name)
@@ -272,6 +327,8 @@ class LambdaRuntime:
                 self._running -= 1
         invocation.duration_ms = (time.monotonic() - started) * 1000
         invocation.logs = str(response.get("logs", ""))
+        if response.get("kind") == "Runtime.ImportModuleError" and response.get("module"):
+            self._packaging_error(worker, str(response["module"]))
         if response.get("ok"):
             invocation.outcome = "success"
             invocation.result = response.get("result")
@@ -283,6 +340,13 @@ class LambdaRuntime:
         if self.on_invocation is not None:
             self.on_invocation(invocation)
         return invocation
+
+    def _packaging_error(self, worker: FunctionWorker, module: str) -> None:
+        files = tuple(lambda_code.requirements_files(worker.code_dir))
+        error = PackagingError(worker.function.name, module, worker.source, files)
+        with self._lock:
+            if error not in self.packaging_errors:
+                self.packaging_errors.append(error)
 
     def invoke_async(self, name: str, event: Any, source: str) -> Invocation:
         """An asynchronous invocation (EventBridge, Scheduler): Lambda retries a failure twice."""
@@ -297,6 +361,7 @@ class LambdaRuntime:
         with self._lock:
             self.invocations.clear()
             self.fault_hooks.clear()
+            self.packaging_errors.clear()
 
     def stop(self) -> None:
         for worker in self.workers.values():

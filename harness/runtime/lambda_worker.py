@@ -1,7 +1,9 @@
 """The process that hosts one Lambda function, like a warm Lambda sandbox.
 
-Started by `FunctionWorker` with exactly the function's environment. Reads one JSON request
-per line on stdin, writes one JSON response per line on a private copy of stdout. Whatever
+Started by `FunctionWorker` as a standalone script on the function's runtime Python (it is
+Lambda's bootstrap, not part of the function's code), with exactly the function's
+environment. Reads one JSON request per line on stdin, writes one JSON response per line on
+a private copy of stdout. Whatever
 the handler prints or logs is captured per invocation and returned with the response.
 This module runs inside the function's process, so it imports nothing from the harness.
 """
@@ -53,7 +55,7 @@ class LambdaContext:
 
 
 def _error(exc: BaseException, logs: str, kind: str = "Unhandled") -> dict[str, Any]:
-    return {
+    response = {
         "ok": False,
         "kind": kind,
         "error_type": type(exc).__name__,
@@ -61,6 +63,9 @@ def _error(exc: BaseException, logs: str, kind: str = "Unhandled") -> dict[str, 
         "stack_trace": traceback.format_exception(exc),
         "logs": logs,
     }
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        response["module"] = exc.name  # the harness names it, and the requirements file to fix
+    return response
 
 
 def _arm_fault(fault: dict[str, Any] | None, protocol: Any) -> None:

@@ -157,3 +157,7 @@ def apply() -> None:
     EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = FULL_EVENT_TEMPLATE
     notifications._send_event_bridge_message = _send_event_bridge_message
     urls.url_paths["{0}/moto-api/harness/sqs-messages"] = peek_sqs_messages
+
+    from harness.services import moto_managed
+
+    moto_managed.apply()

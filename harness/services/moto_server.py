@@ -37,6 +37,9 @@ class MotoService(Service):
                 # AWS limits PurgeQueue to once a minute; resetting data between scenarios purges.
                 "MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false",
                 "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+                # AWS managed policies (AWSLambdaVPCAccessExecutionRole, ...) exist in every
+                # account; without this moto answers NoSuchEntity when a role attaches one.
+                "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
                 "AWS_DEFAULT_REGION": "us-east-1",
             }
         )

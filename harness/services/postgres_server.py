@@ -1,9 +1,13 @@
 """PostgreSQL for the harness (stands in for RDS): a private cluster from the Debian binaries.
 
-`initdb` creates a throw-away cluster (trust auth, no fsync) under the run directory and the
-postmaster runs as a ManagedProcess, not through `pg_ctl`, so its process group is ours and
-the run directory's sweep can reap it. PostgreSQL refuses to run as root, so when the harness
-is root both run as the `postgres` user, which must be able to reach the data directory.
+`initdb` creates a throw-away cluster (no fsync) under the run directory and the postmaster
+runs as a ManagedProcess, not through `pg_ctl`, so its process group is ours and the run
+directory's sweep can reap it. PostgreSQL refuses to run as root, so when the harness is root
+both run as the `postgres` user, which must be able to reach the data directory.
+
+Passwords are checked (scram-sha-256) for every role but the local superuser the harness
+itself uses, so a client bound to an RDS instance must present that instance's credentials.
+With TLS files the server also accepts TLS (RDS for PostgreSQL 15+ requires it).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from harness.errors import PortInUseError, ServiceStartError
 from harness.services.base import Endpoint, Service
 from harness.services.ports import free_port, port_in_use
 from harness.services.process import ManagedProcess, RunDirectory, require_binary
+from harness.services.tls import TlsFiles
 
 COMPONENT = "postgres"
 HOST = "127.0.0.1"
@@ -72,7 +77,8 @@ class PostgresService(Service):
     name = "postgres"
     kind = "native"
 
-    def __init__(self, run_dir: RunDirectory, port: int | None = None) -> None:
+    def __init__(self, run_dir: RunDirectory, port: int | None = None, tls: TlsFiles | None = None) -> None:
+        self.tls = tls
         self.run_dir = run_dir
         self.port = port if port is not None else free_port()
         self.base_dir: Path = run_dir.sub(f"postgres-{self.port}")
@@ -107,6 +113,9 @@ class PostgresService(Service):
             "-c", "full_page_writes=off",
             "-c", "synchronous_commit=off",
         ]  # fmt: skip
+        if self.tls is not None:
+            cert, key = self._server_tls_files(self.tls)
+            argv += ["-c", "ssl=on", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}"]
         self.process = ManagedProcess(
             f"postgres-{self.port}", argv, run_dir=self.run_dir, user=self.os_user, cwd=Path("/")
         )
@@ -137,6 +146,21 @@ class PostgresService(Service):
             if self.os_user is not None:
                 entry = pwd.getpwnam(self.os_user)
                 os.chown(directory, entry.pw_uid, entry.pw_gid)
+
+    def _server_tls_files(self, tls: TlsFiles) -> tuple[Path, Path]:
+        """The certificate and key where the postgres user may read them (it must own the key)."""
+        directory = self.data_dir.parent / "tls"
+        directory.mkdir(parents=True, exist_ok=True)
+        cert, key = directory / "server.pem", directory / "server.key"
+        shutil.copyfile(tls.cert, cert)
+        shutil.copyfile(tls.key, key)
+        key.chmod(0o600)
+        if self.os_user is not None:
+            entry = pwd.getpwnam(self.os_user)
+            for path in (directory, cert, key):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        directory.chmod(0o700)
+        return cert, key
 
     def _initdb(self, initdb: str) -> None:
         argv = [
@@ -170,6 +194,14 @@ class PostgresService(Service):
                 "    " + line for line in log_path.read_text(errors="replace").splitlines()[-15:]
             )
             raise ServiceStartError(COMPONENT, f"initdb failed (exit {done.returncode}):\n{tail}")
+        # The harness's own superuser connects without a password over loopback; every other
+        # role must authenticate (the first matching line wins).
+        (self.data_dir / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            f"host all {ADMIN_USER} 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+        )
 
     # -- readiness ---------------------------------------------------------------------------
 
@@ -218,6 +250,37 @@ class PostgresService(Service):
         )
         self._bootstrap()
 
+    def admin_url(self, database: str = DATABASE) -> str:
+        """The harness's own superuser connection to `database` (data resets, checks)."""
+        return f"postgresql://{ADMIN_USER}@{HOST}:{self.port}/{database}"
+
+    def bind_database(self, database: str, username: str, password: str) -> None:
+        """Make `database` exist, owned by `username` with `password` (an RDS instance's master
+        user and its database, as the instance's secret and state name them). Idempotent."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.admin_url("postgres"), autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute("select 1 from pg_roles where rolname = %s", (username,)).fetchone()
+            verb = "alter" if exists else "create"
+            conn.execute(
+                sql.SQL(verb + " role {} login createdb password {}").format(
+                    sql.Identifier(username), sql.Literal(password)
+                )
+            )
+            if conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone() is None:
+                conn.execute(
+                    sql.SQL("create database {} owner {}").format(
+                        sql.Identifier(database), sql.Identifier(username)
+                    )
+                )
+            else:
+                conn.execute(
+                    sql.SQL("alter database {} owner to {}").format(
+                        sql.Identifier(database), sql.Identifier(username)
+                    )
+                )
+
     @property
     def endpoint(self) -> Endpoint:
         return Endpoint(
@@ -231,6 +294,7 @@ class PostgresService(Service):
                 "admin_user": ADMIN_USER,
                 "data_dir": str(self.data_dir),
                 "socket_dir": str(self.socket_dir),
+                "tls": "on" if self.tls is not None else "off",
             },
         )
 

@@ -22,6 +22,7 @@ from harness.services.base import Endpoint, Service
 from harness.services.ports import free_port, port_in_use
 from harness.services.process import ManagedProcess, RunDirectory, require_binary
 from harness.services.readiness import command_succeeds, tcp_port, wait_until
+from harness.services.tls import TlsFiles
 
 COMPONENT = "rabbitmq"
 HOST = "127.0.0.1"
@@ -80,10 +81,13 @@ class RabbitMQService(Service):
     name = "rabbitmq"
     kind = "native"
 
-    def __init__(self, run_dir: RunDirectory, port: int | None = None) -> None:
+    def __init__(self, run_dir: RunDirectory, port: int | None = None, tls: TlsFiles | None = None) -> None:
         self.run_dir = run_dir
         self.port = port if port is not None else free_port()
-        self.dist_port, self.epmd_port, self.management_port = _distinct_free_ports(3, {self.port})
+        self.tls = tls
+        self.dist_port, self.epmd_port, self.management_port, self.tls_port = _distinct_free_ports(
+            4, {self.port}
+        )
         self.node = f"harness-{self.port}@localhost"
         self.base_dir: Path = run_dir.sub(f"rabbitmq-{self.port}")
         self.process: ManagedProcess | None = None
@@ -122,6 +126,7 @@ class RabbitMQService(Service):
                 [
                     "loopback_users = none",
                     f"listeners.tcp.default = {HOST}:{self.port}",
+                    *self._tls_config(),
                     # The Prometheus endpoint is how the harness sees unacknowledged messages
                     # (AMQP reports only ready ones). It reads the queues' own metrics, which
                     # they emit every 250 ms here; the management API would lag by 5 s.
@@ -151,6 +156,19 @@ class RabbitMQService(Service):
         (base / "advanced.config").write_text("[{rabbit, [{quorum_tick_interval, 250}]}].\n")
 
     # -- start -------------------------------------------------------------------------------
+
+    def _tls_config(self) -> list[str]:
+        """AMQPS, the only protocol Amazon MQ for RabbitMQ speaks (5671 in AWS)."""
+        if self.tls is None:
+            return []
+        return [
+            f"listeners.ssl.default = {HOST}:{self.tls_port}",
+            f"ssl_options.cacertfile = {self.tls.ca}",
+            f"ssl_options.certfile = {self.tls.cert}",
+            f"ssl_options.keyfile = {self.tls.key}",
+            "ssl_options.verify = verify_none",
+            "ssl_options.fail_if_no_peer_cert = false",
+        ]
 
     def start(self) -> None:
         if self.process is not None:
@@ -282,12 +300,24 @@ class RabbitMQService(Service):
                 "dist_port": str(self.dist_port),
                 "epmd_port": str(self.epmd_port),
                 "metrics_url": f"http://{HOST}:{self.management_port}/metrics/detailed",
+                **({"tls_port": str(self.tls_port)} if self.tls is not None else {}),
             },
         )
 
     # -- chaos hooks -------------------------------------------------------------------------
 
-    def ctl(self, *args: str, timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def add_user(self, username: str, password: str) -> None:
+        """A broker user with all permissions on vhost / (an Amazon MQ broker's user, bound).
+        The password goes in on stdin, never on the command line."""
+        if self.ctl("list_users", "--silent", check=True).stdout.split().count(username):
+            self.ctl("change_password", username, stdin=password + "\n")
+        else:
+            self.ctl("add_user", username, stdin=password + "\n")
+        self.ctl("set_permissions", "-p", "/", username, ".*", ".*", ".*")
+
+    def ctl(
+        self, *args: str, timeout: float = 60.0, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run `rabbitmqctl -n <node> ARGS` against this node (e.g. "stop_app", "start_app",
         "close_all_connections", "reason"); raises HarnessError on failure when `check`."""
         if self.process is None:
@@ -301,7 +331,7 @@ class RabbitMQService(Service):
             capture_output=True,
             text=True,
             timeout=timeout,
-            stdin=subprocess.DEVNULL,
+            **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
         )
         if check and done.returncode != 0:
             raise HarnessError(

@@ -19,6 +19,7 @@ connection the server closed while the Lambda was frozen), so an outage fails fa
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +27,8 @@ import redis
 import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from pipeline.common import aws, config
 
 PENDING = "pending"
 PUBLISHED = "published"
@@ -53,11 +56,22 @@ def dedup_key(bucket: str, key: str, etag: str) -> str:
     return f"broker:dedup:{bucket}/{key}:{etag}"
 
 
+def auth_token(secret_arn: str) -> str:
+    """The AUTH token kept in the secret `{"auth_token": ...}` (never logged)."""
+    response = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+    try:
+        token = json.loads(str(response.get("SecretString", "")))["auth_token"]
+    except (ValueError, KeyError, TypeError):
+        raise config.ConfigError(f"secret {secret_arn} holds no JSON auth_token") from None
+    return str(token)
+
+
 @functools.cache
-def redis_client(url: str) -> redis.Redis:
-    """One client (and connection pool) per process and URL; `rediss://` means TLS."""
+def redis_client(url: str, password: str | None = None) -> redis.Redis:
+    """One client (and connection pool) per process, URL and token; `rediss://` means TLS."""
     return redis.Redis.from_url(
         url,
+        password=password,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), 1),

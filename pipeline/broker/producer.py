@@ -2,7 +2,9 @@
 
 Fired by an EventBridge Scheduler schedule; the event's content is not used. Settings:
 INPUT_BUCKET, INPUT_PREFIX (`incoming/`), RABBITMQ_SECRET_ARN, JOB_QUEUE, JOB_DELIVERY_LIMIT,
-REDIS_URL (`redis://` or `rediss://`), DEDUP_TTL_SECONDS (604800), DEDUP_LEASE_SECONDS (300).
+REDIS_URL (`redis://` or `rediss://`, without credentials), REDIS_AUTH_SECRET_ARN (optional:
+a secret `{"auth_token": ...}`, ElastiCache's AUTH token), DEDUP_TTL_SECONDS (604800),
+DEDUP_LEASE_SECONDS (300).
 
 Every object under the prefix (folder markers ending in `/` excepted) is claimed in Redis
 (see `dedup`) and, when the claim is new, published as a persistent JSON job with publisher
@@ -55,6 +57,7 @@ class ProducerSettings:
     secret_arn: str
     queues: topology.Topology
     redis_url: str
+    redis_auth_secret_arn: str | None
     ttl_seconds: int
     lease_seconds: int
 
@@ -84,6 +87,7 @@ def load_settings() -> ProducerSettings:
         secret_arn=config.required("RABBITMQ_SECRET_ARN"),
         queues=topology.from_env(),
         redis_url=config.required("REDIS_URL"),
+        redis_auth_secret_arn=config.optional("REDIS_AUTH_SECRET_ARN", "") or None,
         ttl_seconds=_seconds("DEDUP_TTL_SECONDS", 604800),
         lease_seconds=_seconds("DEDUP_LEASE_SECONDS", 300),
     )
@@ -123,7 +127,8 @@ def job_message(job: dict[str, Any]) -> tuple[bytes, pika.BasicProperties]:
 
 
 def open_deduplicator(settings: ProducerSettings) -> dedup.Deduplicator:
-    client = dedup.redis_client(settings.redis_url)
+    token = dedup.auth_token(settings.redis_auth_secret_arn) if settings.redis_auth_secret_arn else None
+    client = dedup.redis_client(settings.redis_url, token)
     return dedup.Deduplicator(
         client=client,
         lease_seconds=settings.lease_seconds,

@@ -1,9 +1,12 @@
 """PostgreSQL for the ingest flow: credentials, migrations, idempotent writes, report queries.
 
 The handlers talk to a `Repository` obtained from `get_repository()`; tests replace that
-factory with a fake. The real one, `PostgresRepository`, reads the RDS-shaped secret
-(`{"host", "port", "username", "password", "dbname"}`) from DB_SECRET_ARN once per warm
-process, keeps one connection per process, applies the migrations before its first use, and
+factory with a fake. The real one, `PostgresRepository`, connects to DB_HOST:DB_PORT/DB_NAME
+(the RDS instance's endpoint) with the credentials of the secret DB_SECRET_ARN names (the
+secret RDS manages: `{"username", "password"}`; host, port and dbname in the secret are used
+when the environment lacks them), over TLS (DB_SSLMODE, default `require`: RDS for
+PostgreSQL 15+ refuses plain connections). It reads the secret once per warm process, keeps
+one connection per process, applies the migrations before its first use, and
 runs each unit of work in one transaction. When the connection turns out to be broken
 (psycopg.OperationalError) it reconnects once and repeats the transaction; every write is
 idempotent, so repeating one whose COMMIT did land is harmless.
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, TypeVar
@@ -268,18 +272,24 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def connection_settings(secret_string: str) -> dict[str, Any]:
-    """psycopg.connect keyword arguments from an RDS-shaped secret."""
+def connection_settings(secret_string: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """psycopg.connect keyword arguments: the endpoint from the environment (DB_HOST, DB_PORT,
+    DB_NAME, DB_SSLMODE), the credentials from the secret (RDS's managed-secret shape)."""
+    env = os.environ if env is None else env
     try:
         secret = json.loads(secret_string)
+        host = env.get("DB_HOST") or secret.get("host")
+        if not host:
+            raise KeyError("host: neither DB_HOST nor the secret names the database host")
         settings = {
-            "host": str(secret["host"]),
-            "port": int(secret.get("port") or 5432),
+            "host": str(host),
+            "port": int(env.get("DB_PORT") or secret.get("port") or 5432),
             "user": str(secret["username"]),
             "password": str(secret["password"]),
-            "dbname": str(secret.get("dbname") or "postgres"),
+            "dbname": str(env.get("DB_NAME") or secret.get("dbname") or "postgres"),
+            "sslmode": env.get("DB_SSLMODE") or "require",
         }
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         # Never echo the secret itself: name only what is wrong with it.
         raise config.ConfigError(f"database secret is not usable: {type(exc).__name__} {exc}") from None
     return settings

@@ -74,7 +74,7 @@ def load_settings() -> OrchestratorSettings:
             table_name=config.required("DYNAMODB_TABLE_NAME"),
             autoterminate_minutes=_minutes("EC2_AUTOTERMINATE_MINUTES", "5"),
             bucket=config.required("S3_BUCKET_NAME"),
-            script_key=config.optional("WORKER_SCRIPT_KEY", "scripts/sqs_worker.py"),
+            bundle_key=config.optional("WORKER_BUNDLE_KEY", "scripts/rag-worker.zip"),
         ),
     )
 

@@ -13,7 +13,7 @@ has a final answer; on any other error it is left for SQS to redeliver (and, aft
 maxReceiveCount, to move to the DLQ).
 
 Settings: SQS_QUEUE_URL, DYNAMODB_TABLE_NAME, AWS_REGION, EC2_AUTOTERMINATE_MINUTES (5),
-LOG_FILE (/home/ubuntu/sqs_worker.logs), WORKER_POLL_SECONDS (20), PIPELINE_CLOCK_FILE
+LOG_FILE (/var/log/rag-worker/sqs_worker.log), WORKER_POLL_SECONDS (20), PIPELINE_CLOCK_FILE
 (a harness's virtual clock), AWS_EC2_METADATA_SERVICE_ENDPOINT (botocore's variable).
 
 When nothing has arrived for EC2_AUTOTERMINATE_MINUTES, the worker asks the instance
@@ -47,7 +47,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 PENDING = "PENDING"
 FINISHED = "FINISHED"
 FAILED = "FAILED"
-DEFAULT_LOG_FILE = "/home/ubuntu/sqs_worker.logs"
+DEFAULT_LOG_FILE = "/var/log/rag-worker/sqs_worker.log"
 DEFAULT_POLL_SECONDS = 20
 DEFAULT_METADATA_ENDPOINT = "http://169.254.169.254"
 METADATA_TIMEOUT_SECONDS = 2.0

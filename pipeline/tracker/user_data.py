@@ -1,8 +1,14 @@
-"""The EC2 user data that boots a rag-worker: its environment, then fetch and run the worker script.
+"""The EC2 user data that boots a rag-worker on Amazon Linux 2023.
 
-The harness reads this script back (every `export NAME=VALUE` line, and the script to run
-from WORKER_SCRIPT_S3_URI), so its shape is fixed: one export per line, each value quoted
-with `shlex.quote`. `parse_exports` is the inverse of `build`.
+AL2023's system Python is 3.9; the worker needs 3.11 (datetime.UTC, StrEnum), which AL2023
+ships as the `python3.11` package. The instance has no route to the internet (the subnets
+reach AWS through VPC endpoints only; AL2023's package repositories are in S3, reached
+through the S3 gateway endpoint), so the worker's pinned requirements come as wheels inside
+the bundle Terraform uploads to the bucket, and pip installs them with --no-index.
+
+One command per line, one `export` per setting with its value shell-quoted: the script is
+read back by tools (`parse_exports` is the inverse of `build`), and checked with `bash -n`
+and shellcheck by the tests.
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-HOME = "/home/ubuntu"
-LOG_FILE = f"{HOME}/sqs_worker.logs"
-SCRIPT_PATH = f"{HOME}/sqs_worker.py"
+WORKER_HOME = "/opt/rag-worker"
+LOG_DIR = "/var/log/rag-worker"
+LOG_FILE = f"{LOG_DIR}/sqs_worker.log"
+PYTHON = "python3.11"
 EXPORT = "export "
 
 
@@ -25,12 +32,12 @@ class WorkerBootstrap:
     table_name: str
     autoterminate_minutes: str
     bucket: str
-    script_key: str
+    bundle_key: str
     log_file: str = LOG_FILE
 
     @property
-    def script_uri(self) -> str:
-        return f"s3://{self.bucket}/{self.script_key.lstrip('/')}"
+    def bundle_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.bundle_key.lstrip('/')}"
 
     def exports(self) -> dict[str, str]:
         """The exported variables, in the order the script sets them."""
@@ -40,7 +47,9 @@ class WorkerBootstrap:
             "SQS_QUEUE_URL": self.queue_url,
             "DYNAMODB_TABLE_NAME": self.table_name,
             "EC2_AUTOTERMINATE_MINUTES": self.autoterminate_minutes,
-            "WORKER_SCRIPT_S3_URI": self.script_uri,
+            "WORKER_BUNDLE_S3_URI": self.bundle_uri,
+            "WORKER_HOME": WORKER_HOME,
+            "LOG_DIR": LOG_DIR,
             "LOG_FILE": self.log_file,
         }
 
@@ -58,11 +67,17 @@ def build(settings: WorkerBootstrap) -> str:
     """The bash user-data script for one worker instance."""
     lines = [
         "#!/bin/bash",
-        "# rag-worker bootstrap, written by the tracker orchestrator",
+        "# rag-worker bootstrap (Amazon Linux 2023), written by the tracker orchestrator",
         "set -euo pipefail",
         *(_export_line(name, value) for name, value in settings.exports().items()),
-        f'aws s3 cp "$WORKER_SCRIPT_S3_URI" {SCRIPT_PATH}',
-        f'nohup python3 {SCRIPT_PATH} >> "$LOG_FILE" 2>&1 &',
+        f"dnf install -y {PYTHON}",
+        'mkdir -p "$WORKER_HOME" "$LOG_DIR"',
+        'aws s3 cp "$WORKER_BUNDLE_S3_URI" "$WORKER_HOME/bundle.zip"',
+        f'{PYTHON} -m zipfile -e "$WORKER_HOME/bundle.zip" "$WORKER_HOME"',
+        f'{PYTHON} -m venv "$WORKER_HOME/venv"',
+        '"$WORKER_HOME/venv/bin/pip" install --no-index --find-links "$WORKER_HOME/wheels" '
+        '-r "$WORKER_HOME/requirements.txt"',
+        'nohup "$WORKER_HOME/venv/bin/python" "$WORKER_HOME/sqs_worker.py" >> "$LOG_FILE" 2>&1 &',
     ]
     return "\n".join(lines) + "\n"
 

@@ -213,18 +213,37 @@ def test_connection_settings_from_the_rds_secret() -> None:
         "password": "p",
         "dbname": "x",
     }
-    assert db.connection_settings(json.dumps(secret)) == {
+    assert db.connection_settings(json.dumps(secret), env={}) == {
         "host": "db",
         "port": 5433,
         "user": "u",
         "password": "p",
         "dbname": "x",
+        "sslmode": "require",
     }
-    minimal = db.connection_settings(json.dumps({"host": "db", "username": "u", "password": "p"}))
+    minimal = db.connection_settings(json.dumps({"host": "db", "username": "u", "password": "p"}), env={})
     assert (minimal["port"], minimal["dbname"]) == (5432, "postgres")
     with pytest.raises(ConfigError, match="KeyError") as info:
-        db.connection_settings(json.dumps({"host": "db", "password": "hunter2"}))
+        db.connection_settings(json.dumps({"host": "db", "password": "hunter2"}), env={})
     assert "hunter2" not in str(info.value)
+
+
+def test_connection_settings_from_the_environment_and_the_managed_secret() -> None:
+    """RDS's managed secret holds only the credentials; the endpoint comes from Terraform's env."""
+    env = {"DB_HOST": "data-pipeline.x.rds.amazonaws.com", "DB_PORT": "5432", "DB_NAME": "pipeline"}
+    managed = json.dumps({"username": "pipeline_admin", "password": "s3cret"})
+    assert db.connection_settings(managed, env=env) == {
+        "host": "data-pipeline.x.rds.amazonaws.com",
+        "port": 5432,
+        "user": "pipeline_admin",
+        "password": "s3cret",
+        "dbname": "pipeline",
+        "sslmode": "require",
+    }
+    assert db.connection_settings(managed, env={**env, "DB_SSLMODE": "verify-full"})["sslmode"] == "verify-full"
+    with pytest.raises(ConfigError, match="DB_HOST") as info:
+        db.connection_settings(managed, env={})
+    assert "s3cret" not in str(info.value)
 
 
 def test_secret_from_secrets_manager(aws_mock: MockAWS, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,7 +257,16 @@ def test_secret_from_secrets_manager(aws_mock: MockAWS, monkeypatch: pytest.Monk
     }
     arn = aws.client("secretsmanager").create_secret(Name="db", SecretString=json.dumps(secret))["ARN"]
     monkeypatch.setenv("DB_SECRET_ARN", arn)
-    assert db.secret_settings() == {"host": "h", "port": 5432, "user": "u", "password": "p", "dbname": "d"}
+    for name in ("DB_HOST", "DB_PORT", "DB_NAME", "DB_SSLMODE"):
+        monkeypatch.delenv(name, raising=False)
+    assert db.secret_settings() == {
+        "host": "h",
+        "port": 5432,
+        "user": "u",
+        "password": "p",
+        "dbname": "d",
+        "sslmode": "require",
+    }
 
 
 def test_processor_and_report_end_to_end(

@@ -72,10 +72,11 @@ def queue_url_by_arn(ctx: ScenarioContext, arn: str) -> str:
 
 @expectation
 class SnsMessages(Expectation):
-    """Messages an SNS topic published, peeked on the SQS queue subscribed to it (envelopes unwrapped).
+    """Messages an SNS topic published, peeked on an SQS queue subscribed to it (envelopes unwrapped).
 
     Each message is the envelope's `Message`, JSON-decoded when it parses. Without
-    `subscription_queue`, the topic's one SQS subscription is used.
+    `subscription_queue`, the harness's own queue subscribed to the topic is used (every
+    topic of the stack gets one); with it, that queue of the stack.
     """
 
     keyword = "sns_messages"
@@ -90,11 +91,13 @@ class SnsMessages(Expectation):
     def check(self, ctx: ScenarioContext) -> None:
         arn = topic_arn(ctx, self.topic)
         topic = arn.rsplit(":", 1)[-1]
-        url = (
-            queue_url_by_name(ctx, self.subscription_queue)
-            if self.subscription_queue
-            else self._subscribed_queue(ctx, arn)
-        )
+        tap = ctx.session.sns_taps.get(arn)
+        if self.subscription_queue:
+            url = queue_url_by_name(ctx, self.subscription_queue)
+        elif tap is not None:
+            url = tap
+        else:
+            url = self._subscribed_queue(ctx, arn)
         bodies = [m.get("Body") for m in ctx.session.peek_messages(url)]
         messages = published_messages(bodies, arn)
         queue = url.rstrip("/").rsplit("/", 1)[-1]

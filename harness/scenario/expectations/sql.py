@@ -108,7 +108,7 @@ class SqlRows(Expectation):
             raise fail("sql: PostgreSQL is running", "a postgres service", "no postgres in this session")
         what = f"rows of `{' '.join(self.query.split())}`" + (f" with {self.params}" if self.params else "")
         try:
-            with psycopg.connect(service.endpoint.url, row_factory=dict_row, connect_timeout=5) as conn:
+            with psycopg.connect(ctx.session.database_url(), row_factory=dict_row, connect_timeout=5) as conn:
                 conn.read_only = True
                 try:
                     with conn.cursor() as cursor:

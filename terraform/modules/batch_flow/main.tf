@@ -16,10 +16,12 @@ variable "bucket_name" {
   default = "pipeline-batch-data"
 }
 variable "image" {
-  description = "The processor image in ECR (the harness runs its command locally)."
+  description = "The processor image, pinned (repository_url:tag)."
   type        = string
-  default     = null
 }
+variable "image_repository_arn" { type = string }
+variable "subnet_ids" { type = list(string) }
+variable "security_group_ids" { type = list(string) }
 variable "schedule_expression" {
   type    = string
   default = "cron(30 2 * * ? *)"
@@ -36,16 +38,6 @@ variable "report_retention_days" {
   type    = number
   default = 365
 }
-variable "create_ecs" {
-  description = "false where the emulator has no ECS: the definitions are recorded as data instead."
-  type        = bool
-  default     = true
-}
-variable "create_ecr" {
-  description = "false where the emulator has no ECR (community LocalStack)."
-  type        = bool
-  default     = true
-}
 variable "force_destroy" {
   type    = bool
   default = false
@@ -55,14 +47,8 @@ variable "tags" {
   default = {}
 }
 
-data "aws_region" "current" {}
-data "aws_caller_identity" "current" {}
-
 locals {
-  container   = "processor"
-  repository  = "${data.aws_caller_identity.current.account_id}.dkr.ecr.${data.aws_region.current.name}.amazonaws.com/${var.name}/processor"
-  image       = coalesce(var.image, "${var.create_ecr ? aws_ecr_repository.processor[0].repository_url : local.repository}:latest")
-  cluster_arn = var.create_ecs ? aws_ecs_cluster.this[0].arn : "arn:aws:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:cluster/${var.name}"
+  container = "processor"
 }
 
 module "bucket" {
@@ -76,53 +62,22 @@ module "bucket" {
   tags = var.tags
 }
 
-resource "aws_ecr_repository" "processor" {
-  count                = var.create_ecr ? 1 : 0
-  name                 = "${var.name}/processor"
-  image_tag_mutability = "IMMUTABLE"
-  force_delete         = var.force_destroy
-  image_scanning_configuration {
-    scan_on_push = true
-  }
-  tags = var.tags
-}
-
 resource "aws_ecs_cluster" "this" {
-  count = var.create_ecs ? 1 : 0
-  name  = var.name
-  tags  = var.tags
-}
-
-resource "aws_vpc" "this" {
-  cidr_block = "10.42.0.0/16"
-  tags       = merge(var.tags, { Name = var.name })
-}
-
-resource "aws_subnet" "private" {
-  vpc_id     = aws_vpc.this.id
-  cidr_block = "10.42.1.0/24"
-  tags       = merge(var.tags, { Name = "${var.name}-private" })
-}
-
-resource "aws_security_group" "task" {
-  name        = "${var.name}-task"
-  description = "Batch processor tasks: outbound only"
-  vpc_id      = aws_vpc.this.id
-  egress {
-    from_port   = 0
-    to_port     = 0
-    protocol    = "-1"
-    cidr_blocks = ["0.0.0.0/0"]
+  name = var.name
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
   }
   tags = var.tags
 }
 
 module "task" {
-  source         = "../ecs_task"
-  family         = "${var.name}-processor"
-  container_name = local.container
-  image          = local.image
-  command        = ["python", "-m", "pipeline.batch.processor"]
+  source               = "../ecs_task"
+  family               = "${var.name}-processor"
+  container_name       = local.container
+  image                = var.image
+  image_repository_arn = var.image_repository_arn
+  command              = ["python", "-m", "pipeline.batch.processor"]
   environment = {
     DATA_BUCKET    = module.bucket.name
     RAW_PREFIX     = "raw-data/"
@@ -130,7 +85,6 @@ module "task" {
     LOG_LEVEL      = "INFO"
   }
   log_group_name = "/ecs/assignment"
-  create_ecs     = var.create_ecs
   task_policy_statements = [
     { Effect = "Allow", Action = ["s3:ListBucket"], Resource = module.bucket.arn },
     { Effect = "Allow", Action = ["s3:GetObject"], Resource = "${module.bucket.arn}/raw-data/*" },
@@ -144,7 +98,7 @@ module "schedule" {
   name                = "${var.name}-daily"
   schedule_expression = var.schedule_expression
   timezone            = var.schedule_timezone
-  target_arn          = local.cluster_arn
+  target_arn          = aws_ecs_cluster.this.arn
   # RunTask overrides: the processor learns the scheduled time, so a late or retried run
   # still processes the right day. jsonencode writes < and > as \u003c / \u003e, which
   # Scheduler would pass through literally instead of filling in the context attribute
@@ -157,16 +111,14 @@ module "schedule" {
   }), "\\u003c", "<"), "\\u003e", ">")
   ecs = {
     task_definition_arn = module.task.task_definition_arn
-    subnets             = [aws_subnet.private.id]
-    security_groups     = [aws_security_group.task.id]
+    subnets             = var.subnet_ids
+    security_groups     = var.security_group_ids
     pass_role_arns      = [module.task.task_role_arn, module.task.execution_role_arn]
   }
   tags = var.tags
 }
 
 output "bucket" { value = module.bucket.name }
-output "cluster_arn" { value = local.cluster_arn }
+output "cluster_arn" { value = aws_ecs_cluster.this.arn }
 output "task_definition_arn" { value = module.task.task_definition_arn }
 output "schedule" { value = module.schedule.name }
-output "subnet_id" { value = aws_subnet.private.id }
-output "security_group_id" { value = aws_security_group.task.id }

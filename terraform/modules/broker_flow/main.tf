@@ -18,15 +18,20 @@ variable "bucket_suffix" {
   type    = string
   default = ""
 }
-variable "package_path" {
-  description = "Zip of the pipeline package (both Lambdas)."
-  type        = string
+variable "package" {
+  description = "The broker Lambda package in S3 (producer and post-process)."
+  type = object({
+    s3_bucket         = string
+    s3_key            = string
+    s3_object_version = optional(string)
+    source_code_hash  = string
+  })
 }
 variable "worker_image" {
-  description = "The worker image (the harness runs its command locally)."
+  description = "The worker image, pinned (repository_url:tag)."
   type        = string
-  default     = null
 }
+variable "worker_image_repository_arn" { type = string }
 variable "producer_schedule" {
   type    = string
   default = "rate(5 minutes)"
@@ -46,15 +51,16 @@ variable "rabbitmq_secret_statement" {
   description = "The IAM statement that reads the RabbitMQ secret."
   type        = any
 }
-variable "redis_url" { type = string }
-variable "create_ecs" {
-  type    = bool
-  default = true
+variable "redis_url" {
+  description = "rediss://host:port/0 of the de-duplication cache (no credentials)."
+  type        = string
 }
-variable "create_efs" {
-  type    = bool
-  default = true
-}
+variable "redis_auth_secret_arn" { type = string }
+variable "redis_auth_secret_statement" { type = any }
+variable "subnet_ids" { type = list(string) }
+variable "producer_security_group_ids" { type = list(string) }
+variable "worker_security_group_ids" { type = list(string) }
+variable "efs_security_group_ids" { type = list(string) }
 variable "force_destroy" {
   type    = bool
   default = false
@@ -64,18 +70,11 @@ variable "tags" {
   default = {}
 }
 
-data "aws_region" "current" {}
-data "aws_caller_identity" "current" {}
-
 locals {
   input_prefix  = "incoming/"
   output_prefix = "results/"
   job_queue     = "${var.name}-jobs"
   scratch_path  = "/mnt/efs"
-  cluster_arn   = var.create_ecs ? aws_ecs_cluster.this[0].arn : "arn:aws:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:cluster/${var.name}"
-  image         = coalesce(var.worker_image, "${data.aws_caller_identity.current.account_id}.dkr.ecr.${data.aws_region.current.name}.amazonaws.com/${var.name}/worker:latest")
-  efs_id        = var.create_efs ? aws_efs_file_system.scratch[0].id : "fs-harness-${var.name}"
-  efs_arn       = var.create_efs ? aws_efs_file_system.scratch[0].arn : "arn:aws:elasticfilesystem:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:file-system/${local.efs_id}"
 }
 
 module "input" {
@@ -93,81 +92,66 @@ module "output" {
   tags          = var.tags
 }
 
-# -- network, cluster, scratch space ---------------------------------------------------------
-
-resource "aws_vpc" "this" {
-  cidr_block = "10.43.0.0/16"
-  tags       = merge(var.tags, { Name = var.name })
-}
-
-resource "aws_subnet" "private" {
-  vpc_id     = aws_vpc.this.id
-  cidr_block = "10.43.1.0/24"
-  tags       = merge(var.tags, { Name = "${var.name}-private" })
-}
-
-resource "aws_security_group" "worker" {
-  name        = "${var.name}-worker"
-  description = "Broker workers: outbound only"
-  vpc_id      = aws_vpc.this.id
-  egress {
-    from_port   = 0
-    to_port     = 0
-    protocol    = "-1"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
-  tags = var.tags
-}
-
-resource "aws_security_group" "efs" {
-  name        = "${var.name}-efs"
-  description = "NFS from the broker workers only"
-  vpc_id      = aws_vpc.this.id
-  ingress {
-    from_port       = 2049
-    to_port         = 2049
-    protocol        = "tcp"
-    security_groups = [aws_security_group.worker.id]
-  }
-  tags = var.tags
-}
+# -- scratch space (EFS) and cluster ---------------------------------------------------------
 
 resource "aws_efs_file_system" "scratch" {
-  count     = var.create_efs ? 1 : 0
   encrypted = true
-  tags      = merge(var.tags, { Name = "${var.name}-scratch" })
+  # checkov:skip=CKV_AWS_184: encrypted with the EFS service key; a customer-managed KMS key is an account-level decision
+  tags = merge(var.tags, { Name = "${var.name}-scratch" })
 }
 
 resource "aws_efs_mount_target" "scratch" {
-  count           = var.create_efs ? 1 : 0
-  file_system_id  = aws_efs_file_system.scratch[0].id
-  subnet_id       = aws_subnet.private.id
-  security_groups = [aws_security_group.efs.id]
+  count           = length(var.subnet_ids)
+  file_system_id  = aws_efs_file_system.scratch.id
+  subnet_id       = var.subnet_ids[count.index]
+  security_groups = var.efs_security_group_ids
+}
+
+# The worker sees only its own directory, as uid/gid 1000, whatever the container runs as.
+resource "aws_efs_access_point" "scratch" {
+  file_system_id = aws_efs_file_system.scratch.id
+  posix_user {
+    uid = 1000
+    gid = 1000
+  }
+  root_directory {
+    path = "/broker-scratch"
+    creation_info {
+      owner_uid   = 1000
+      owner_gid   = 1000
+      permissions = "0750"
+    }
+  }
+  tags = var.tags
 }
 
 resource "aws_ecs_cluster" "this" {
-  count = var.create_ecs ? 1 : 0
-  name  = var.name
-  tags  = var.tags
+  name = var.name
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+  tags = var.tags
 }
 
 # -- producer ------------------------------------------------------------------------------
 
 module "producer" {
-  source       = "../lambda_function"
-  name         = "${var.name}-producer"
-  handler      = "pipeline.broker.producer.handler"
-  package_path = var.package_path
-  timeout      = 120
-  memory_size  = 256
+  source      = "../lambda_function"
+  name        = "${var.name}-producer"
+  handler     = "pipeline.broker.producer.handler"
+  package     = var.package
+  timeout     = 120
+  memory_size = 256
   environment = {
-    INPUT_BUCKET        = module.input.name
-    INPUT_PREFIX        = local.input_prefix
-    RABBITMQ_SECRET_ARN = var.rabbitmq_secret_arn
-    JOB_QUEUE           = local.job_queue
-    JOB_DELIVERY_LIMIT  = tostring(var.job_delivery_limit)
-    REDIS_URL           = var.redis_url
-    LOG_LEVEL           = "INFO"
+    INPUT_BUCKET          = module.input.name
+    INPUT_PREFIX          = local.input_prefix
+    RABBITMQ_SECRET_ARN   = var.rabbitmq_secret_arn
+    JOB_QUEUE             = local.job_queue
+    JOB_DELIVERY_LIMIT    = tostring(var.job_delivery_limit)
+    REDIS_URL             = var.redis_url
+    REDIS_AUTH_SECRET_ARN = var.redis_auth_secret_arn
+    LOG_LEVEL             = "INFO"
   }
   policy_statements = [
     {
@@ -177,7 +161,12 @@ module "producer" {
       Condition = { StringLike = { "s3:prefix" = ["${local.input_prefix}*"] } }
     },
     var.rabbitmq_secret_statement,
+    var.redis_auth_secret_statement,
   ]
+  vpc = {
+    subnet_ids         = var.subnet_ids
+    security_group_ids = var.producer_security_group_ids
+  }
   tags = var.tags
 }
 
@@ -198,11 +187,12 @@ module "schedule" {
 # -- worker (ECS service) ------------------------------------------------------------------
 
 module "worker_task" {
-  source         = "../ecs_task"
-  family         = "${var.name}-worker"
-  container_name = "worker"
-  image          = local.image
-  command        = ["python", "-m", "pipeline.broker.worker"]
+  source               = "../ecs_task"
+  family               = "${var.name}-worker"
+  container_name       = "worker"
+  image                = var.worker_image
+  image_repository_arn = var.worker_image_repository_arn
+  command              = ["python", "-m", "pipeline.broker.worker"]
   environment = {
     INPUT_BUCKET        = module.input.name
     OUTPUT_BUCKET       = module.output.name
@@ -215,11 +205,14 @@ module "worker_task" {
     LOG_LEVEL           = "INFO"
   }
   efs_volumes = {
-    scratch = { file_system_id = local.efs_id, container_path = local.scratch_path }
+    scratch = {
+      file_system_id  = aws_efs_file_system.scratch.id
+      access_point_id = aws_efs_access_point.scratch.id
+      container_path  = local.scratch_path
+    }
   }
   stop_timeout   = 30
   log_group_name = "/ecs/${var.name}-worker"
-  create_ecs     = var.create_ecs
   # Least privilege: read inputs, write (and check) results, read the broker secret, mount EFS.
   task_policy_statements = [
     { Effect = "Allow", Action = ["s3:GetObject"], Resource = "${module.input.arn}/${local.input_prefix}*" },
@@ -236,9 +229,10 @@ module "worker_task" {
     },
     var.rabbitmq_secret_statement,
     {
-      Effect   = "Allow"
-      Action   = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
-      Resource = local.efs_arn
+      Effect    = "Allow"
+      Action    = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+      Resource  = aws_efs_file_system.scratch.arn
+      Condition = { StringEquals = { "elasticfilesystem:AccessPointArn" = aws_efs_access_point.scratch.arn } }
     },
   ]
   tags = var.tags
@@ -247,13 +241,13 @@ module "worker_task" {
 module "worker_service" {
   source              = "../ecs_service"
   name                = "${var.name}-worker"
-  cluster_arn         = local.cluster_arn
+  cluster_arn         = aws_ecs_cluster.this.arn
   task_definition_arn = module.worker_task.task_definition_arn
   desired_count       = var.worker_count
-  subnets             = [aws_subnet.private.id]
-  security_groups     = [aws_security_group.worker.id]
-  create_ecs          = var.create_ecs
+  subnets             = var.subnet_ids
+  security_groups     = var.worker_security_group_ids
   tags                = var.tags
+  depends_on          = [aws_efs_mount_target.scratch] # tasks mount EFS as they start
 }
 
 # -- post-process --------------------------------------------------------------------------
@@ -281,11 +275,11 @@ module "postprocess" {
   bucket_name    = module.output.name
   prefix         = local.output_prefix
   consumer = {
-    name         = "${var.name}-post-process"
-    handler      = "pipeline.broker.postprocess.handler"
-    package_path = var.package_path
-    timeout      = 60
-    memory_size  = 256
+    name        = "${var.name}-post-process"
+    handler     = "pipeline.broker.postprocess.handler"
+    package     = var.package
+    timeout     = 60
+    memory_size = 256
     environment = {
       OUTPUT_BUCKET     = module.output.name
       OUTPUT_PREFIX     = local.output_prefix
@@ -310,7 +304,7 @@ output "input_bucket" { value = module.input.name }
 output "output_bucket" { value = module.output.name }
 output "job_queue" { value = local.job_queue }
 output "dead_letter_queue" { value = "${local.job_queue}.dlq" }
-output "cluster_arn" { value = local.cluster_arn }
+output "cluster_arn" { value = aws_ecs_cluster.this.arn }
 output "worker_service" { value = module.worker_service.name }
 output "producer" { value = module.producer.name }
 output "post_process" { value = module.postprocess.function_name }

@@ -1,51 +1,99 @@
-# The Redis cache (ElastiCache in AWS). Where the emulator cannot create ElastiCache
-# (moto's engine-version parsing fails, community LocalStack has no ElastiCache), the local
-# env sets create = false and the harness's own Redis is the cache: `url` is then that
-# Redis, so every consumer reads one output either way.
+# ElastiCache for Redis (a one-node replication group) with TLS in transit, encryption at
+# rest and an AUTH token. The token is drawn from Secrets Manager's GetRandomPassword at the
+# first apply and kept from then on (see mq_broker); clients read it from the secret whose
+# ARN this module outputs, never from an environment variable.
 terraform {
   required_providers {
     aws = { source = "hashicorp/aws" }
   }
 }
 
-variable "create" {
-  type = bool
-}
-variable "name" {
-  type    = string
-  default = "pipeline-cache"
-}
+variable "name" { type = string }
 variable "node_type" {
   type    = string
-  default = "cache.t3.micro"
+  default = "cache.t4g.micro"
 }
-variable "subnet_group_name" {
+variable "engine_version" {
   type    = string
-  default = null
+  default = "7.1"
 }
-variable "security_group_ids" {
-  type    = list(string)
-  default = []
+variable "subnet_ids" { type = list(string) }
+variable "security_group_ids" { type = list(string) }
+variable "snapshot_retention_days" {
+  type    = number
+  default = 1
 }
-variable "local_url" {
-  description = "redis:// URL of the stand-in used when create is false."
-  type        = string
-  default     = ""
+variable "secret_recovery_window_days" {
+  type    = number
+  default = 7
+}
+variable "tags" {
+  type    = map(string)
+  default = {}
 }
 
-resource "aws_elasticache_cluster" "this" {
-  count                = var.create ? 1 : 0
-  cluster_id           = var.name
-  engine               = "redis"
-  engine_version       = "7.1"
-  node_type            = var.node_type
-  num_cache_nodes      = 1
-  port                 = 6379
-  subnet_group_name    = var.subnet_group_name
-  security_group_ids   = var.security_group_ids
-  parameter_group_name = "default.redis7"
+data "aws_secretsmanager_random_password" "draw" {
+  password_length     = 32
+  exclude_punctuation = true # AUTH tokens allow only printable characters without @ " /
+}
+
+resource "terraform_data" "auth_token" {
+  input = data.aws_secretsmanager_random_password.draw.random_password
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+resource "aws_elasticache_subnet_group" "this" {
+  name       = var.name
+  subnet_ids = var.subnet_ids
+  tags       = var.tags
+}
+
+resource "aws_elasticache_replication_group" "this" {
+  replication_group_id       = var.name
+  description                = "Redis for ${var.name}"
+  engine                     = "redis"
+  engine_version             = var.engine_version
+  node_type                  = var.node_type
+  num_cache_clusters         = 1
+  port                       = 6379
+  parameter_group_name       = "default.redis7"
+  subnet_group_name          = aws_elasticache_subnet_group.this.name
+  security_group_ids         = var.security_group_ids
+  at_rest_encryption_enabled = true
+  transit_encryption_enabled = true
+  auth_token                 = terraform_data.auth_token.output
+  automatic_failover_enabled = false
+  snapshot_retention_limit   = var.snapshot_retention_days
+  auto_minor_version_upgrade = true
+  # checkov:skip=CKV_AWS_191: encrypted at rest with the ElastiCache service key; a customer-managed KMS key is an account-level decision
+  tags = var.tags
+}
+
+resource "aws_secretsmanager_secret" "auth" {
+  name                    = "${var.name}/redis-auth"
+  description             = "AUTH token of the ${var.name} Redis replication group"
+  recovery_window_in_days = var.secret_recovery_window_days
+  # checkov:skip=CKV2_AWS_57: the token is rotated through ModifyReplicationGroup; that needs a rotation Lambda, not built here
+  # checkov:skip=CKV_AWS_149: encrypted with the Secrets Manager service key; a customer-managed KMS key is an account-level decision
+  tags = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "auth" {
+  secret_id     = aws_secretsmanager_secret.auth.id
+  secret_string = jsonencode({ auth_token = terraform_data.auth_token.output })
 }
 
 output "url" {
-  value = var.create ? "redis://${aws_elasticache_cluster.this[0].cache_nodes[0].address}:6379/0" : var.local_url
+  description = "rediss://host:port/0 of the primary, without credentials."
+  value       = "rediss://${aws_elasticache_replication_group.this.primary_endpoint_address}:${aws_elasticache_replication_group.this.port}/0"
+}
+output "auth_secret_arn" { value = aws_secretsmanager_secret.auth.arn }
+output "auth_secret_read_statement" {
+  value = {
+    Effect   = "Allow"
+    Action   = ["secretsmanager:GetSecretValue"]
+    Resource = aws_secretsmanager_secret.auth.arn
+  }
 }

@@ -1,6 +1,5 @@
-# A long-running ECS Fargate service: `desired_count` copies of a task definition, replaced
-# when they stop. Where the emulator has no ECS, `create_ecs = false` records the service in
-# a terraform_data resource; the harness supervises the tasks from either form.
+# A long-running ECS Fargate service: `desired_count` copies of a task definition in
+# private subnets without public IPs, replaced when they stop.
 terraform {
   required_providers {
     aws = { source = "hashicorp/aws" }
@@ -16,24 +15,26 @@ variable "desired_count" {
 }
 variable "subnets" { type = list(string) }
 variable "security_groups" { type = list(string) }
-variable "create_ecs" {
-  type    = bool
-  default = true
-}
 variable "tags" {
   type    = map(string)
   default = {}
 }
 
 resource "aws_ecs_service" "this" {
-  count                              = var.create_ecs ? 1 : 0
   name                               = var.name
   cluster                            = var.cluster_arn
   task_definition                    = var.task_definition_arn
   desired_count                      = var.desired_count
   launch_type                        = "FARGATE"
+  platform_version                   = "1.4.0" # EFS volumes need 1.4.0 or later
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
+  propagate_tags                     = "SERVICE"
+  enable_ecs_managed_tags            = true
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
   network_configuration {
     subnets          = var.subnets
     security_groups  = var.security_groups
@@ -42,15 +43,4 @@ resource "aws_ecs_service" "this" {
   tags = var.tags
 }
 
-resource "terraform_data" "service" {
-  count = var.create_ecs ? 0 : 1
-  input = {
-    kind            = "harness_ecs_service"
-    name            = var.name
-    cluster         = var.cluster_arn
-    task_definition = var.task_definition_arn
-    desired_count   = var.desired_count
-  }
-}
-
-output "name" { value = var.name }
+output "name" { value = aws_ecs_service.this.name }

@@ -1,7 +1,4 @@
 # An ECS Fargate task definition with its execution role, task role and log group.
-# Where the emulator has no ECS (community LocalStack), `create_ecs = false` records the
-# same definition in a terraform_data resource instead, so the harness still knows which
-# command and environment to run and Terraform still applies cleanly.
 terraform {
   required_providers {
     aws = { source = "hashicorp/aws" }
@@ -10,10 +7,20 @@ terraform {
 
 variable "family" { type = string }
 variable "container_name" { type = string }
-variable "image" { type = string }
+variable "image" {
+  description = "Image URI with a pinned tag or digest (never :latest)."
+  type        = string
+  validation {
+    condition     = !endswith(var.image, ":latest") && can(regex("[:@][^/]+$", var.image))
+    error_message = "image must carry a pinned tag or digest, not :latest or none."
+  }
+}
+variable "image_repository_arn" {
+  description = "The ECR repository the image is pulled from (the execution role may pull only from it)."
+  type        = string
+}
 variable "command" {
-  description = "The container's command; the harness runs it as a local process."
-  type        = list(string)
+  type = list(string)
 }
 variable "environment" {
   type    = map(string)
@@ -32,7 +39,7 @@ variable "task_policy_statements" {
   default = []
 }
 variable "efs_volumes" {
-  description = "EFS volumes: name -> {file_system_id, access_point_id, container_path}; mounted read-write."
+  description = "EFS volumes: name -> {file_system_id, access_point_id, container_path}; mounted read-write over TLS."
   type = map(object({
     file_system_id  = string
     access_point_id = optional(string)
@@ -48,11 +55,7 @@ variable "stop_timeout" {
 variable "log_group_name" { type = string }
 variable "log_retention_days" {
   type    = number
-  default = 30
-}
-variable "create_ecs" {
-  type    = bool
-  default = true
+  default = 365
 }
 variable "tags" {
   type    = map(string)
@@ -60,37 +63,12 @@ variable "tags" {
 }
 
 data "aws_region" "current" {}
-data "aws_caller_identity" "current" {}
-
-locals {
-  container_definitions = jsonencode([{
-    name        = var.container_name
-    image       = var.image
-    essential   = true
-    command     = var.command
-    stopTimeout = var.stop_timeout
-    mountPoints = [for name in sort(keys(var.efs_volumes)) : {
-      sourceVolume  = name
-      containerPath = var.efs_volumes[name].container_path
-      readOnly      = false
-    }]
-    environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = var.log_group_name
-        awslogs-region        = data.aws_region.current.name
-        awslogs-stream-prefix = var.container_name
-      }
-    }
-  }])
-  task_definition_arn = var.create_ecs ? aws_ecs_task_definition.this[0].arn : "arn:aws:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:task-definition/${var.family}:1"
-}
 
 resource "aws_cloudwatch_log_group" "this" {
   name              = var.log_group_name
   retention_in_days = var.log_retention_days
-  tags              = var.tags
+  # checkov:skip=CKV_AWS_158: logs are encrypted with the CloudWatch Logs service key; a customer-managed KMS key is an account-level decision
+  tags = var.tags
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -116,9 +94,15 @@ resource "aws_iam_role_policy" "execution" {
     Version = "2012-10-17"
     Statement = [
       {
+        # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
         Effect   = "Allow"
-        Action   = ["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+        Action   = ["ecr:GetAuthorizationToken"]
         Resource = "*"
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+        Resource = var.image_repository_arn
       },
       {
         Effect   = "Allow"
@@ -146,7 +130,6 @@ resource "aws_iam_role_policy" "task" {
 }
 
 resource "aws_ecs_task_definition" "this" {
-  count                    = var.create_ecs ? 1 : 0
   family                   = var.family
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
@@ -154,7 +137,31 @@ resource "aws_ecs_task_definition" "this" {
   memory                   = var.memory
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task.arn
-  container_definitions    = local.container_definitions
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+  container_definitions = jsonencode([{
+    name        = var.container_name
+    image       = var.image
+    essential   = true
+    command     = var.command
+    stopTimeout = var.stop_timeout
+    mountPoints = [for name in sort(keys(var.efs_volumes)) : {
+      sourceVolume  = name
+      containerPath = var.efs_volumes[name].container_path
+      readOnly      = false
+    }]
+    environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = var.log_group_name
+        awslogs-region        = data.aws_region.current.name
+        awslogs-stream-prefix = var.container_name
+      }
+    }
+  }])
   dynamic "volume" {
     for_each = var.efs_volumes
     content {
@@ -172,23 +179,11 @@ resource "aws_ecs_task_definition" "this" {
       }
     }
   }
+  # checkov:skip=CKV_AWS_336: the containers write temporary files (Python's tempfile, pip caches) to their root filesystem; scratch data goes to EFS
   tags = var.tags
 }
 
-# The definition as data, for emulators without ECS (read by the harness, ignored by AWS).
-resource "terraform_data" "task_definition" {
-  count = var.create_ecs ? 0 : 1
-  input = {
-    kind                  = "harness_ecs_task_definition"
-    family                = var.family
-    arn                   = local.task_definition_arn
-    task_role_arn         = aws_iam_role.task.arn
-    container_definitions = local.container_definitions
-    volumes               = { for name, v in var.efs_volumes : name => v.file_system_id }
-  }
-}
-
-output "task_definition_arn" { value = local.task_definition_arn }
+output "task_definition_arn" { value = aws_ecs_task_definition.this.arn }
 output "task_role_arn" { value = aws_iam_role.task.arn }
 output "execution_role_arn" { value = aws_iam_role.execution.arn }
 output "family" { value = var.family }

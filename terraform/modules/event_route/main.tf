@@ -25,10 +25,20 @@ variable "max_receive_count" {
 variable "consumer" {
   description = "Optional Lambda consuming the queue: name plus handler+package_path or image_uri."
   type = object({
-    name              = string
-    handler           = optional(string)
-    package_path      = optional(string)
-    image_uri         = optional(string)
+    name    = string
+    handler = optional(string)
+    package = optional(object({
+      s3_bucket         = string
+      s3_key            = string
+      s3_object_version = optional(string)
+      source_code_hash  = string
+    }))
+    package_path = optional(string)
+    image_uri    = optional(string)
+    vpc = optional(object({
+      subnet_ids         = list(string)
+      security_group_ids = list(string)
+    }))
     timeout           = optional(number, 900)
     memory_size       = optional(number, 1024)
     environment       = optional(map(string), {})
@@ -84,7 +94,9 @@ module "consumer" {
   source       = "../lambda_function"
   name         = var.consumer.name
   handler      = var.consumer.handler
+  package      = var.consumer.package
   package_path = var.consumer.package_path
+  vpc          = var.consumer.vpc
   image_uri    = var.consumer.image_uri
   timeout      = var.consumer.timeout
   memory_size  = var.consumer.memory_size

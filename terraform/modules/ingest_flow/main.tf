@@ -22,20 +22,31 @@ variable "bucket_suffix" {
   type        = string
   default     = ""
 }
-variable "package_path" {
-  description = "Zip of the pipeline package."
-  type        = string
+variable "package" {
+  description = "The ingest Lambda package in S3 (data_processor and report_generator)."
+  type = object({
+    s3_bucket         = string
+    s3_key            = string
+    s3_object_version = optional(string)
+    source_code_hash  = string
+  })
 }
 variable "database" {
-  description = "PostgreSQL connection (RDS in AWS, the harness's PostgreSQL locally); stored in Secrets Manager."
+  description = "The PostgreSQL database (RDS): endpoint, name and the secret holding its credentials."
   type = object({
-    host     = string
-    port     = number
-    username = string
-    password = string
-    dbname   = string
+    host                  = string
+    port                  = number
+    name                  = string
+    secret_arn            = string
+    secret_read_statement = any
   })
-  sensitive = true
+}
+variable "vpc" {
+  description = "Private subnets and security groups of the functions that reach the database."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
 }
 variable "lambda_timeout_seconds" {
   type    = number
@@ -77,10 +88,6 @@ variable "dlq_alarm_threshold" {
   type        = number
   default     = 5
 }
-variable "secret_recovery_window_days" {
-  type    = number
-  default = 30
-}
 variable "force_destroy" {
   type    = bool
   default = false
@@ -102,7 +109,10 @@ locals {
     EVENT_TABLE          = aws_dynamodb_table.events.name
     REPORT_HISTORY_TABLE = aws_dynamodb_table.reports.name
     ALERTS_TOPIC_ARN     = aws_sns_topic.alerts.arn
-    DB_SECRET_ARN        = module.db_secret.arn
+    DB_HOST              = var.database.host
+    DB_PORT              = tostring(var.database.port)
+    DB_NAME              = var.database.name
+    DB_SECRET_ARN        = var.database.secret_arn
     ENVIRONMENT          = var.environment
     LOG_LEVEL            = "INFO"
   }
@@ -133,22 +143,6 @@ module "reports" {
   name          = local.reports_bucket
   force_destroy = var.force_destroy
   tags          = var.tags
-}
-
-module "db_secret" {
-  source                  = "../json_secret"
-  name                    = "${var.name}/database"
-  description             = "PostgreSQL credentials of the data pipeline (RDS secret shape)"
-  recovery_window_in_days = var.secret_recovery_window_days
-  value = {
-    engine   = "postgres"
-    host     = var.database.host
-    port     = tostring(var.database.port)
-    username = var.database.username
-    password = var.database.password
-    dbname   = var.database.dbname
-  }
-  tags = var.tags
 }
 
 resource "aws_sns_topic" "alerts" {
@@ -213,13 +207,14 @@ module "ingest" {
   prefix            = ""
   max_receive_count = var.max_receive_count
   consumer = {
-    name         = "${var.name}-data-processor"
-    handler      = "pipeline.ingest.processor.handler"
-    package_path = var.package_path
-    timeout      = var.lambda_timeout_seconds
-    memory_size  = var.lambda_memory_mb
-    batch_size   = 5
-    environment  = local.common_env
+    name        = "${var.name}-data-processor"
+    handler     = "pipeline.ingest.processor.handler"
+    package     = var.package
+    vpc         = var.vpc
+    timeout     = var.lambda_timeout_seconds
+    memory_size = var.lambda_memory_mb
+    batch_size  = 5
+    environment = local.common_env
     policy_statements = [
       { Effect = "Allow", Action = ["s3:GetObject", "s3:GetObjectVersion"], Resource = "${module.raw.arn}/*" },
       {
@@ -233,25 +228,26 @@ module "ingest" {
         Resource = aws_dynamodb_table.events.arn
       },
       { Effect = "Allow", Action = ["sns:Publish"], Resource = aws_sns_topic.alerts.arn },
-      module.db_secret.read_policy_statement,
+      var.database.secret_read_statement,
     ]
   }
   tags = var.tags
 }
 
 module "report_generator" {
-  source       = "../lambda_function"
-  name         = "${var.name}-report-generator"
-  handler      = "pipeline.ingest.report.handler"
-  package_path = var.package_path
-  timeout      = var.lambda_timeout_seconds
-  memory_size  = var.lambda_memory_mb
-  environment  = local.common_env
+  source      = "../lambda_function"
+  name        = "${var.name}-report-generator"
+  handler     = "pipeline.ingest.report.handler"
+  package     = var.package
+  vpc         = var.vpc
+  timeout     = var.lambda_timeout_seconds
+  memory_size = var.lambda_memory_mb
+  environment = local.common_env
   policy_statements = [
     { Effect = "Allow", Action = ["s3:PutObject"], Resource = "${module.reports.arn}/reports/*" },
     { Effect = "Allow", Action = ["dynamodb:PutItem"], Resource = aws_dynamodb_table.reports.arn },
     { Effect = "Allow", Action = ["sns:Publish"], Resource = aws_sns_topic.alerts.arn },
-    module.db_secret.read_policy_statement,
+    var.database.secret_read_statement,
   ]
   tags = var.tags
 }
@@ -368,7 +364,6 @@ output "dlq_name" { value = module.ingest.dlq_name }
 output "event_table" { value = aws_dynamodb_table.events.name }
 output "report_history_table" { value = aws_dynamodb_table.reports.name }
 output "alerts_topic_arn" { value = aws_sns_topic.alerts.arn }
-output "db_secret_arn" { value = module.db_secret.arn }
 output "data_processor" { value = module.ingest.function_name }
 output "report_generator" { value = module.report_generator.name }
 output "daily_report_schedule" { value = module.daily_report.name }

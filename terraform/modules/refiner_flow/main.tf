@@ -20,10 +20,15 @@ variable "name_prefix" {
   type    = string
   default = "dibbs-ecr"
 }
-variable "package_path" {
-  description = "Zip of the pipeline package (used when image_uri is null)."
-  type        = string
-  default     = null
+variable "package" {
+  description = "The refiner Lambda package in S3 (used when image_uri is null)."
+  type = object({
+    s3_bucket         = string
+    s3_key            = string
+    s3_object_version = optional(string)
+    source_code_hash  = string
+  })
+  default = null
 }
 variable "image_uri" {
   description = "ECR image of the refiner (AWS); null to deploy the zip handler."
@@ -82,12 +87,12 @@ module "refiner_input" {
   bucket_name    = module.bucket.name
   prefix         = "/${local.input_prefix}"
   consumer = {
-    name         = "${var.name_prefix}-refiner"
-    handler      = "pipeline.refiner.handler.handler"
-    package_path = var.package_path
-    image_uri    = var.image_uri
-    timeout      = 900
-    memory_size  = 1024
+    name        = "${var.name_prefix}-refiner"
+    handler     = "pipeline.refiner.handler.handler"
+    package     = var.package
+    image_uri   = var.image_uri
+    timeout     = 900
+    memory_size = 1024
     environment = {
       REFINER_OUTPUT_PREFIX   = "/${local.output_prefix}"
       REFINER_COMPLETE_PREFIX = "/${local.complete_prefix}"

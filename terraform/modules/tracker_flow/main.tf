@@ -17,17 +17,26 @@ variable "bucket_name" {
   type    = string
   default = "tracker-data"
 }
-variable "package_path" {
-  description = "Zip of the pipeline package (the orchestrator)."
+variable "package" {
+  description = "The tracker Lambda package in S3 (the orchestrator)."
+  type = object({
+    s3_bucket         = string
+    s3_key            = string
+    s3_object_version = optional(string)
+    source_code_hash  = string
+  })
+}
+variable "worker_bundle_path" {
+  description = "The EC2 worker bundle (script, pinned requirements, their wheels), uploaded to the bucket; the instance installs it at boot."
   type        = string
 }
-variable "worker_script_path" {
-  description = "The EC2 worker script, uploaded to the bucket; the instance downloads it at boot."
+variable "ami_parameter" {
+  description = "Public SSM parameter naming the worker AMI (Amazon Linux 2023: its python3.11 package runs the worker)."
   type        = string
+  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 }
-variable "ami_id" {
-  type = string
-}
+variable "subnet_ids" { type = list(string) }
+variable "worker_security_group_ids" { type = list(string) }
 variable "instance_type" {
   type    = string
   default = "t3.micro"
@@ -45,11 +54,6 @@ variable "max_receive_count" {
   type    = number
   default = 3
 }
-variable "create_pipe" {
-  description = "false where the emulator has no Pipes: the pipe is recorded as data for the harness."
-  type        = bool
-  default     = true
-}
 variable "force_destroy" {
   type    = bool
   default = false
@@ -65,13 +69,12 @@ data "aws_caller_identity" "current" {}
 locals {
   tag_key    = "Role"
   tag_value  = "rag-worker"
-  script_key = "scripts/sqs_worker.py"
+  bundle_key = "scripts/rag-worker.zip"
   # New or changed rows whose new image says PENDING (REMOVE records have no NewImage).
   filter_pattern = jsonencode({
     eventName = ["INSERT", "MODIFY"]
     dynamodb  = { NewImage = { status = { S = ["PENDING"] } } }
   })
-  pipe_arn = "arn:aws:pipes:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:pipe/${var.name}-pending"
 }
 
 module "bucket" {
@@ -81,12 +84,16 @@ module "bucket" {
   tags          = var.tags
 }
 
-resource "aws_s3_object" "worker_script" {
-  bucket = module.bucket.name
-  key    = local.script_key
-  source = var.worker_script_path
-  etag   = filemd5(var.worker_script_path)
-  tags   = var.tags
+resource "aws_s3_object" "worker_bundle" {
+  bucket      = module.bucket.name
+  key         = local.bundle_key
+  source      = var.worker_bundle_path
+  source_hash = filemd5(var.worker_bundle_path)
+  tags        = var.tags
+}
+
+data "aws_ssm_parameter" "ami" {
+  name = var.ami_parameter
 }
 
 resource "aws_dynamodb_table" "files" {
@@ -152,7 +159,6 @@ resource "aws_iam_role_policy" "pipe" {
 }
 
 resource "aws_pipes_pipe" "pending" {
-  count    = var.create_pipe ? 1 : 0
   name     = "${var.name}-pending"
   role_arn = aws_iam_role.pipe.arn
   source   = aws_dynamodb_table.files.stream_arn
@@ -172,45 +178,7 @@ resource "aws_pipes_pipe" "pending" {
   tags       = var.tags
 }
 
-resource "terraform_data" "pipe" {
-  count = var.create_pipe ? 0 : 1
-  input = {
-    kind              = "harness_pipe"
-    name              = "${var.name}-pending"
-    arn               = local.pipe_arn
-    source            = aws_dynamodb_table.files.stream_arn
-    target            = module.queue.arn
-    starting_position = "LATEST"
-    batch_size        = 1
-    filters           = [local.filter_pattern]
-  }
-}
-
 # -- worker instance: network, role, profile ----------------------------------------------
-
-resource "aws_vpc" "this" {
-  cidr_block = "10.44.0.0/16"
-  tags       = merge(var.tags, { Name = var.name })
-}
-
-resource "aws_subnet" "workers" {
-  vpc_id     = aws_vpc.this.id
-  cidr_block = "10.44.1.0/24"
-  tags       = merge(var.tags, { Name = "${var.name}-workers" })
-}
-
-resource "aws_security_group" "worker" {
-  name        = "${var.name}-worker"
-  description = "rag-worker instances: outbound only (the seed opened SSH; use SSM instead)"
-  vpc_id      = aws_vpc.this.id
-  egress {
-    from_port   = 0
-    to_port     = 0
-    protocol    = "-1"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
-  tags = var.tags
-}
 
 resource "aws_iam_role" "worker" {
   name = "${var.name}-worker"
@@ -237,7 +205,7 @@ resource "aws_iam_role_policy" "worker" {
         Resource = module.queue.arn
       },
       { Effect = "Allow", Action = ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource = aws_dynamodb_table.files.arn },
-      { Effect = "Allow", Action = ["s3:GetObject"], Resource = ["${module.bucket.arn}/data/input/*", "${module.bucket.arn}/${local.script_key}"] },
+      { Effect = "Allow", Action = ["s3:GetObject"], Resource = ["${module.bucket.arn}/data/input/*", "${module.bucket.arn}/${local.bundle_key}"] },
       { Effect = "Allow", Action = ["s3:PutObject"], Resource = "${module.bucket.arn}/data/output/*" },
       { Effect = "Allow", Action = ["s3:ListBucket"], Resource = module.bucket.arn },
       {
@@ -260,26 +228,26 @@ resource "aws_iam_instance_profile" "worker" {
 # -- orchestrator, every minute ------------------------------------------------------------
 
 module "orchestrator" {
-  source       = "../lambda_function"
-  name         = "${var.name}-orchestrator"
-  handler      = "pipeline.tracker.orchestrator.handler"
-  package_path = var.package_path
-  timeout      = 60
-  memory_size  = 256
+  source      = "../lambda_function"
+  name        = "${var.name}-orchestrator"
+  handler     = "pipeline.tracker.orchestrator.handler"
+  package     = var.package
+  timeout     = 60
+  memory_size = 256
   environment = {
     SQS_QUEUE_URL             = module.queue.url
     DYNAMODB_TABLE_NAME       = aws_dynamodb_table.files.name
     EC2_TAG_KEY               = local.tag_key
     EC2_TAG_VALUE             = local.tag_value
-    EC2_AMI_ID                = var.ami_id
+    EC2_AMI_ID                = nonsensitive(data.aws_ssm_parameter.ami.value)
     EC2_INSTANCE_TYPE         = var.instance_type
     EC2_AUTOTERMINATE_MINUTES = tostring(var.autoterminate_minutes)
-    EC2_SUBNET_ID             = aws_subnet.workers.id
-    EC2_SECURITY_GROUP_ID     = aws_security_group.worker.id
+    EC2_SUBNET_ID             = var.subnet_ids[0]
+    EC2_SECURITY_GROUP_ID     = var.worker_security_group_ids[0]
     S3_BUCKET_NAME            = module.bucket.name
     EC2_KEY_NAME              = var.key_name
     EC2_INSTANCE_PROFILE_NAME = aws_iam_instance_profile.worker.name
-    WORKER_SCRIPT_KEY         = local.script_key
+    WORKER_BUNDLE_KEY         = local.bundle_key
     LOG_LEVEL                 = "INFO"
   }
   policy_statements = [

@@ -7,14 +7,17 @@ WORKERS  ?= 1
 PY       := $(VENV)/bin/python
 PYTEST   := $(VENV)/bin/pytest
 
-.PHONY: help venv system-deps setup-localstack e2e test unit services-test e2e-parallel e2e-localstack chaos lint bench sweep clean
+.PHONY: help venv system-deps setup-localstack package deploy checkov e2e test unit services-test e2e-parallel e2e-localstack chaos lint bench sweep clean
 
 help:
 	@echo "make e2e                 run every scenario on moto (BACKEND=localstack for LocalStack, WORKERS=N)"
 	@echo "make test                unit tests, service tests, scenarios on both backends (CI)"
 	@echo "make setup-localstack    install LocalStack into its own Python 3.13 venv"
 	@echo "make chaos               random fault plans per flow, 5x the CI budget (CHAOS_SCALE=N)"
-	@echo "make lint                ruff + mypy"
+	@echo "make lint                ruff + mypy + terraform fmt"
+	@echo "make package             build the Lambda zips and the EC2 worker bundle (build/)"
+	@echo "make deploy              deploy terraform/stack to the AWS account of your credentials"
+	@echo "make checkov             checkov over terraform/ (installed into .harness/tools/checkov)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +29,22 @@ venv: $(VENV)/.installed
 
 system-deps:
 	@scripts/install-system-deps.sh $(if $(filter localstack,$(BACKEND)),--localstack,)
+
+# The artifacts terraform/stack uploads (reproducible; rebuilt only when an input changed).
+package: venv
+	$(PY) scripts/build_packages.py
+
+# To a real account: repositories, then images, then the rest (see README "Deploy to AWS").
+deploy: venv
+	PYTHON=$(PY) scripts/deploy.sh
+
+CHECKOV := .harness/tools/checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv .harness/tools/checkov
+	.harness/tools/checkov/bin/pip install -q checkov==3.3.30
+
+checkov: $(CHECKOV)
+	$(CHECKOV) -d terraform --framework terraform --quiet --compact
 
 setup-localstack: venv
 	@scripts/install-system-deps.sh --localstack
@@ -51,16 +70,17 @@ chaos: venv system-deps $(if $(filter localstack,$(BACKEND)),setup-localstack,)
 e2e-localstack: venv
 	$(MAKE) e2e BACKEND=localstack
 
-test: venv system-deps setup-localstack lint
+test: venv system-deps setup-localstack lint package $(CHECKOV)
 	$(PYTEST) tests -q -n 2 --ignore=tests/chaos
 	$(MAKE) e2e-parallel
 	$(MAKE) e2e-localstack
 
 lint: venv
-	$(VENV)/bin/ruff check harness pipeline tests bench scenarios
-	$(VENV)/bin/ruff format --check harness pipeline tests bench scenarios
+	$(VENV)/bin/ruff check harness pipeline tests bench scenarios scripts
+	$(VENV)/bin/ruff format --check harness pipeline tests bench scenarios scripts
 	$(VENV)/bin/mypy harness pipeline bench
 	$(VENV)/bin/mypy --explicit-package-bases scenarios
+	terraform fmt -check -recursive terraform tests/e2e/pitfalls_stack bench/schedule_stack
 
 bench: venv system-deps
 	$(PY) -m bench.schedule_bench
@@ -72,4 +92,4 @@ sweep: venv
 	$(PY) -m harness.cli sweep
 
 clean: sweep
-	rm -rf .harness
+	rm -rf .harness build

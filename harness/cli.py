@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -165,7 +166,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         try:
             print(f"AWS_ENDPOINT_URL={session.endpoint_url}")
             for name, service in session.support.items():
-                print(f"{name}: {service.endpoint.url}")
+                print(f"{name}: {masked(service.endpoint.url)}")
+            for binding in session.bindings:
+                print(f"bound: {binding.describe()}")
             print("running; Ctrl-C stops everything", flush=True)
             while not stop.wait(0.5):
                 pass
@@ -174,6 +177,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         finally:
             record.unlink(missing_ok=True)
     return 0
+
+
+def masked(url: str) -> str:
+    """A URL with its password replaced: a bound store's credentials are the stack's secrets."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 # -- the running stack (`harness up`) -------------------------------------------------------

@@ -54,8 +54,9 @@ class Config(BaseModel):
         return [(self.project_dir / f).resolve() for f in self.terraform.var_files]
 
     def with_root(self, root: Path) -> Config:
-        """The same configuration with another Terraform root (tests, `--terraform`)."""
-        settings = self.terraform.model_copy(update={"root": root.resolve(), "build": [], "vars": {}})
+        """The same project (and its build) with another Terraform root (test roots, `--terraform`);
+        the variables were the other root's and are dropped."""
+        settings = self.terraform.model_copy(update={"root": root.resolve(), "vars": {}, "var_files": []})
         return self.model_copy(update={"terraform": settings})
 
 

@@ -130,7 +130,9 @@ def source_files(artifact: Artifact) -> list[Path]:
 
 def inputs_hash(artifact: Artifact) -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(json.dumps([artifact.name, artifact.python, artifact.glibc_minor, artifact.layout]).encode())
+    digest.update(
+        json.dumps([artifact.name, artifact.python, artifact.glibc_minor, artifact.layout]).encode()
+    )
     for path in source_files(artifact):
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     if artifact.requirements:
@@ -151,7 +153,14 @@ def download_wheels(artifact: Artifact, cache: Path) -> list[Path]:
     where = cache / f"cp{artifact.python.replace('.', '')}-glibc2.{artifact.glibc_minor}"
     where.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-    argv += ["--no-deps", "--only-binary=:all:", "--implementation", "cp", "--python-version", artifact.python]
+    argv += [
+        "--no-deps",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        artifact.python,
+    ]
     for tag in platforms(artifact.glibc_minor):
         argv += ["--platform", tag]
     argv += ["-d", str(where), *pins]

@@ -74,6 +74,11 @@ def _secret_json(get_secret: Callable[[str], str], arn: str, store: ManagedStore
     return value
 
 
+def _not_the_harness_user(store: ManagedStore, username: str, own: str | None) -> None:
+    if own and username == own:
+        raise DeployError(f"{store.address}: its user {username!r} is the name of the harness's own user")
+
+
 def bind_stores(
     stack: Stack,
     servers: Mapping[str, Any],
@@ -98,12 +103,15 @@ def bind_stores(
                 f"not the harness's {address}:{port}",
                 hint="the emulator was not told the service address before the apply (deploy/bind.py)",
             )
+        own_user = getattr(server, "endpoint", None) and server.endpoint.username
         if store.kind == "postgres":
             secret = _secret_json(get_secret, store.details.get("secret_arn", ""), store)
             database = store.details.get("db_name") or "postgres"
+            _not_the_harness_user(store, str(secret["username"]), own_user)
             server.bind_database(database, str(secret["username"]), str(secret["password"]))
         elif store.kind == "rabbitmq":
             for username, password in store.credentials:
+                _not_the_harness_user(store, username, own_user)
                 server.add_user(username, password)
         elif store.kind == "redis":
             for _, token in store.credentials:

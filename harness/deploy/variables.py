@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hcl2
+from hcl2 import SerializationOptions
 
 from harness.errors import DeployError
+
+#: names and strings without their quotes (python-hcl2 keeps them by default)
+HCL = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ def declared(root: Path) -> dict[str, Variable]:
     found: dict[str, Variable] = {}
     for path in sorted(root.glob("*.tf")):
         try:
-            document = hcl2.loads(path.read_text())
+            document = hcl2.loads(path.read_text(), serialization_options=HCL)
         except Exception:  # noqa: BLE001,S112 - Terraform reports syntax errors itself, with the line
             continue
         for block in document.get("variable", []):
@@ -44,7 +48,7 @@ def _from_files(var_files: list[Path]) -> set[str]:
         if not path.is_file():
             raise DeployError(f"var file {path} does not exist")
         text = path.read_text()
-        document = json.loads(text) if path.suffix == ".json" else hcl2.loads(text)
+        document = json.loads(text) if path.suffix == ".json" else hcl2.loads(text, serialization_options=HCL)
         names.update(document)
     return names
 

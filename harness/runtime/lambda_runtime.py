@@ -327,7 +327,7 @@ class LambdaRuntime:
                 self._running -= 1
         invocation.duration_ms = (time.monotonic() - started) * 1000
         invocation.logs = str(response.get("logs", ""))
-        if response.get("kind") == "Runtime.ImportModuleError" and response.get("module"):
+        if response.get("module"):  # a ModuleNotFoundError, at import or inside the handler
             self._packaging_error(worker, str(response["module"]))
         if response.get("ok"):
             invocation.outcome = "success"

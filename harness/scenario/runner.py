@@ -54,6 +54,10 @@ def run_scenario(scenario: Scenario, session: HarnessSession) -> ScenarioContext
                 with_saved(expectation, ctx).check(ctx)
             except ExpectationFailed as exc:
                 failures.append(f"expect[{index}] {expectation.keyword}: {exc}")
+        # A handler that cannot import a module is a packaging mistake: it fails the scenario
+        # whatever the expectations say (in AWS every invocation of it would fail).
+        runtime = session.runtime
+        failures += [f"packaging: {error}" for error in (runtime.packaging_errors if runtime else [])]
         if failures:
             raise ExpectationFailed("\n".join(failures))
     finally:

@@ -6,6 +6,14 @@ and Lambda/Scheduler *records*. The harness runs Lambda code itself, so the harn
 plugin only makes functions go Active and refuses (and records) invocations LocalStack would
 run; event-source mappings are kept as records and never poll (see executor/harness_localstack).
 
+Community LocalStack has no ECS, ECR, MQ, RDS, ElastiCache, Pipes or EFS (501). Those
+services go to a moto server running beside it (the "companion", in the same account),
+together with what their control planes must share with them: EC2 (subnets and security
+groups that RDS, EFS and ElastiCache validate; instance profiles RunInstances looks up),
+IAM (those profiles and roles) and Secrets Manager (RDS keeps its managed master secret in
+its own account's Secrets Manager). `routes` names them; the override, the harness's own
+clients and the gateway send each service where it lives.
+
 Each instance gets a private FILESYSTEM_ROOT, HOME and TMPDIR under the run directory, with the
 offline pieces linked in where LocalStack looks for them (DynamoDB Local, Java, the kinesis mock
 behind DynamoDB Streams), so two instances on one host share no state, S3 object storage
@@ -34,6 +42,10 @@ from harness.services.readiness import http_ok, wait_until
 COMPONENT = "localstack"
 REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"
+#: AWS APIs served by the moto companion (boto3 and Terraform endpoint names agree for these).
+COMPANION_SERVICES = (
+    "ec2", "iam", "rds", "mq", "elasticache", "efs", "ecs", "ecr", "pipes", "secretsmanager", "ssm",
+)  # fmt: skip
 #: Inherited from the caller's environment; everything else LocalStack reads is set explicitly,
 #: so a stray DEBUG, PERSISTENCE or PYTHONPATH in the user's shell cannot change the emulator.
 PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
@@ -144,6 +156,14 @@ class LocalStackService(Service):
         self.base_dir: Path | None = None
         self.timings: dict[str, float] = {}
         self._started_at = 0.0
+        from harness.services.moto_server import MotoService
+
+        self.companion = MotoService(run_dir, extra_env={"MOTO_ACCOUNT_ID": ACCOUNT_ID})
+
+    @property
+    def routes(self) -> dict[str, str]:
+        """Service -> URL of the services this backend sends to its moto companion."""
+        return {service: self.companion.endpoint.url for service in COMPANION_SERVICES}
 
     # -- Service -------------------------------------------------------------------------------
 
@@ -183,6 +203,7 @@ class LocalStackService(Service):
         )
         self._started_at = time.monotonic()
         self.process.start()
+        self.companion.start()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         process = self._require_process()
@@ -208,11 +229,13 @@ class LocalStackService(Service):
             **common,
         )
         self.timings["ready"] = time.monotonic() - self._started_at
+        self.companion.wait_ready(timeout=max(5.0, deadline - time.monotonic()))
         if self.warm_dynamodb:
             self._warm_dynamodb(max(5.0, deadline - time.monotonic()))
             self.timings["dynamodb_warm"] = time.monotonic() - self._started_at
 
     def stop(self) -> None:
+        self.companion.stop()
         if self.process is None:
             return
         pid = self.process.pid

@@ -22,6 +22,9 @@ ElastiCache replication groups
   the provider's 45-minute timeout. Here the group and its members go at once (the
   DeleteReplicationGroup answer still says `deleting`); RetainPrimaryCluster keeps the
   primary as a standalone cluster, as AWS does.
+- DeleteCacheSubnetGroup. AWS deletes an unused subnet group (CacheSubnetGroupInUse if a
+  cluster or group still uses it); moto does not implement the action, so `terraform
+  destroy` retried the 500 answer for the provider's whole timeout.
 
 Endpoint bindings (`/moto-api/harness/bindings`)
 The harness serves the data planes itself (PostgreSQL, Redis, RabbitMQ). While a binding
@@ -64,7 +67,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from moto.core.responses import EmptyResult
+from moto.elasticache.exceptions import CacheSubnetGroupNotFound, ElastiCacheException
 from moto.elasticache.models import CacheCluster, ElastiCacheBackend, ReplicationGroup
+from moto.elasticache.responses import ElastiCacheResponse
 
 SERVICES = ("rds", "elasticache", "mq")
 BINDINGS_ROUTE = "{0}/moto-api/harness/bindings"
@@ -375,6 +381,28 @@ def _set_members_disabled(self: ReplicationGroup, **kwargs: Any) -> None:
     _original_set_members_disabled(self, **kwargs)
 
 
+class CacheSubnetGroupInUse(ElastiCacheException):
+    code = "CacheSubnetGroupInUse"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Cache subnet group {name} is currently in use by a cache cluster.")
+
+
+def delete_cache_subnet_group(backend: ElastiCacheBackend, name: str) -> None:
+    if name not in backend.cache_subnet_groups:
+        raise CacheSubnetGroupNotFound(name)
+    users = [*backend.cache_clusters.values(), *backend.replication_groups.values()]
+    if any(getattr(user, "cache_subnet_group_name", None) == name for user in users):
+        raise CacheSubnetGroupInUse(name)
+    group = backend.cache_subnet_groups.pop(name)
+    backend.tagging_service.delete_all_tags_for_resource(group.arn)
+
+
+def _delete_cache_subnet_group_action(self: ElastiCacheResponse) -> EmptyResult:
+    delete_cache_subnet_group(self.elasticache_backend, self._get_param("CacheSubnetGroupName"))
+    return EmptyResult()
+
+
 # --- RDS ----------------------------------------------------------------------------------
 
 
@@ -421,6 +449,7 @@ def apply() -> None:
     ElastiCacheBackend.create_replication_group = _create_replication_group  # type: ignore[method-assign,assignment]
     ElastiCacheBackend.modify_replication_group = _modify_replication_group  # type: ignore[method-assign,assignment]
     ElastiCacheBackend.delete_replication_group = _delete_replication_group  # type: ignore[method-assign]
+    ElastiCacheResponse.delete_cache_subnet_group = _delete_cache_subnet_group_action  # type: ignore[attr-defined]
     ReplicationGroup._set_node_members_clusters_disabled = _set_members_disabled  # type: ignore[method-assign,assignment]
     # Views named as the AWS members: the serializer prefers them to moto's snake_case state.
     ReplicationGroup.NodeGroups = property(_node_groups_property)  # type: ignore[attr-defined]

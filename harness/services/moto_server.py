@@ -18,7 +18,10 @@ class MotoService(Service):
 
     name = "moto"
 
-    def __init__(self, run_dir: RunDirectory, port: int | None = None) -> None:
+    def __init__(
+        self, run_dir: RunDirectory, port: int | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
+        self.extra_env = dict(extra_env or {})
         self.run_dir = run_dir
         self.port = port or free_port()
         self.process: ManagedProcess | None = None
@@ -41,6 +44,7 @@ class MotoService(Service):
                 # account; without this moto answers NoSuchEntity when a role attaches one.
                 "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
                 "AWS_DEFAULT_REGION": "us-east-1",
+                **self.extra_env,
             }
         )
         self.started_at = time.monotonic()

@@ -33,8 +33,8 @@ from harness.services.tls import TlsFiles
 COMPONENT = "postgres"
 HOST = "127.0.0.1"
 DATABASE = "pipeline"
-USERNAME = "pipeline"
-PASSWORD = "pipeline"  # noqa: S105 (a throw-away local test service)
+USERNAME = "harness"
+PASSWORD = "harness-local"  # noqa: S105 (a throw-away local test service)
 ADMIN_USER = "postgres"
 OS_USER = "postgres"
 #: sizeof(sockaddr_un.sun_path) is 108 including the NUL; postgres refuses longer socket paths.

@@ -26,8 +26,8 @@ from harness.services.tls import TlsFiles
 
 COMPONENT = "rabbitmq"
 HOST = "127.0.0.1"
-USERNAME = "pipeline"
-PASSWORD = "pipeline"  # noqa: S105 (a throw-away local test service)
+USERNAME = "harness"  # the harness's own user; a bound broker's users are the stack's
+PASSWORD = "harness-local"  # noqa: S105 (a throw-away local test service)
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 _HINT = "apt-get install rabbitmq-server"
 

@@ -46,7 +46,8 @@ resource "aws_security_group" "client" {
   name        = "pipeline-${replace(each.key, "_", "-")}"
   description = "Outbound for the ${each.value}"
   vpc_id      = module.network.vpc_id
-  tags        = local.tags
+  # checkov:skip=CKV2_AWS_5: all five groups are used; checkov cannot follow three: the broker worker ECS service (nested module), the batch Scheduler RunTask, and EC2 workers the tracker Lambda launches
+  tags = local.tags
 }
 
 resource "aws_security_group" "store" {

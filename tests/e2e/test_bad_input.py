@@ -14,11 +14,14 @@ from harness.session import HarnessSession
 
 BROKEN_TF = """
 terraform {
-  backend "local" {}
+  backend "s3" {
+    bucket = "a-real-state-bucket"
+    key    = "stack.tfstate"
+  }
 }
-variable "aws_endpoint" { type = string }
-variable "emulator" { type = string }
-variable "package_path" { type = string }
+provider "aws" {
+  region = "us-east-1"
+}
 
 resource "aws_sqs_queue" "q" {
   name = "broken"
@@ -37,8 +40,10 @@ def test_broken_terraform_names_file_and_line_and_stops_the_emulator(tmp_path: P
     with pytest.raises(DeployError) as caught:
         session.start()
     message = str(caught.value)
-    assert "main.tf" in message and "line 11" in message, message
+    assert "main.tf" in message and "line 14" in message, message
+    assert str(session.run_dir.path) not in message  # the user's path, not the mirror's
     assert _emulator_stopped(session)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["main.tf"]  # nothing written into the root
 
 
 def test_missing_terraform_binary_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

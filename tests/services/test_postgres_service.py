@@ -29,19 +29,19 @@ def _needs_postgres() -> None:
 def test_start_serves_sql_and_stop_leaves_nothing(run_dir: RunDirectory) -> None:
     with PostgresService(run_dir) as service:
         endpoint = service.endpoint
-        assert endpoint.url == f"postgresql://pipeline:pipeline@127.0.0.1:{service.port}/pipeline"
+        assert endpoint.url == f"postgresql://harness:harness-local@127.0.0.1:{service.port}/pipeline"
         assert (endpoint.host, endpoint.port, endpoint.username, endpoint.password) == (
             "127.0.0.1",
             service.port,
-            "pipeline",
-            "pipeline",
+            "harness",
+            "harness-local",
         )
         with psycopg.connect(endpoint.url) as conn:
             conn.execute("create table events (id int primary key, body text)")
             conn.execute("insert into events values (1, 'hello')")
             assert conn.execute("select body from events where id = 1").fetchone() == ("hello",)
             assert conn.execute("select current_user, current_database()").fetchone() == (
-                "pipeline",
+                "harness",
                 "pipeline",
             )
         # An open client must not hold up the stop (fast shutdown, not smart).

@@ -60,7 +60,7 @@ def _everything_of(service: RabbitMQService) -> set[int]:
 def test_start_serves_amqp_chaos_hooks_and_stop_leaves_nothing(run_dir: RunDirectory) -> None:
     with RabbitMQService(run_dir) as service:
         url = service.endpoint.url
-        assert url == f"amqp://pipeline:pipeline@127.0.0.1:{service.port}/%2F"
+        assert url == f"amqp://harness:harness-local@127.0.0.1:{service.port}/%2F"
         assert _round_trip(url, "orders", b"hello") == b"hello"
         assert "orders" in service.ctl("list_queues", "name").stdout
 

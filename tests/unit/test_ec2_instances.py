@@ -1,4 +1,4 @@
-"""harness.runtime.ec2_instances: user-data parsing and the instance-metadata endpoint."""
+"""harness.runtime.ec2_instances: the instance-metadata endpoint."""
 
 from __future__ import annotations
 
@@ -6,25 +6,7 @@ import json
 import threading
 import urllib.request
 
-from harness.runtime.ec2_instances import _Metadata, parse_exports
-
-SCRIPT = """#!/bin/bash
-set -euo pipefail
-export AWS_REGION=us-east-1
-export SQS_QUEUE_URL='http://127.0.0.1:5000/123456789012/tracker-work'
-export ODD='it'"'"'s $HOME "quoted"'
-export LOG_FILE=/home/ubuntu/sqs_worker.logs  # trailing comment
-aws s3 cp "$WORKER_SCRIPT_S3_URI" /home/ubuntu/sqs_worker.py
-"""
-
-
-def test_parse_exports_reads_shell_quoting() -> None:
-    assert parse_exports(SCRIPT) == {
-        "AWS_REGION": "us-east-1",
-        "SQS_QUEUE_URL": "http://127.0.0.1:5000/123456789012/tracker-work",
-        "ODD": 'it\'s $HOME "quoted"',
-        "LOG_FILE": "/home/ubuntu/sqs_worker.logs",
-    }
+from harness.runtime.ec2_instances import _Metadata
 
 
 def test_metadata_endpoint_serves_imdsv2() -> None:

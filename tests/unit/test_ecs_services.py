@@ -6,7 +6,6 @@ import json
 import signal
 import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from harness.deploy.stack import Container, EcsService, MountPoint, Stack, TaskDefinition
 from harness.runtime.ecs_services import EcsServiceSupervisor
 from harness.runtime.ecs_tasks import EcsTaskRunner
+from harness.runtime.images import Image
 from harness.runtime.lambda_runtime import RuntimeSettings
 
 ARN = "arn:aws:ecs:us-east-1:000000000000:task-definition/svc:1"
@@ -46,12 +46,22 @@ def make_stack(script: str, desired: int = 2, env: dict[str, str] | None = None)
     return stack
 
 
+class HostImage:
+    """An image whose Python is the test's own interpreter (the Dockerfile path has its own tests)."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+
+    def image(self, uri: str, wanted_by: str) -> Image:
+        return Image(uri, self.root / "Dockerfile", Path(sys.executable), self.root, "/", {}, [])
+
+
 @pytest.fixture
 def runner(tmp_path: Path) -> EcsTaskRunner:
-    package = tmp_path / "pkg.zip"
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("placeholder.txt", "code")
-    return EcsTaskRunner(RuntimeSettings(endpoint_url="http://127.0.0.1:1"), package, tmp_path / "ecs")
+    return EcsTaskRunner(
+        RuntimeSettings(endpoint_url="http://127.0.0.1:1"), HostImage(tmp_path / "image"), tmp_path / "ecs"
+    )
 
 
 @pytest.fixture
@@ -143,9 +153,11 @@ def test_unknown_service_name_is_clear(supervisor_factory: object) -> None:
         supervisor.kill("nope")
 
 
-def test_python_command_uses_harness_interpreter(runner: EcsTaskRunner) -> None:
+def test_python_command_uses_the_images_interpreter(runner: EcsTaskRunner) -> None:
     stack = make_stack(SLEEPER)
     task = stack.task_definitions["svc"]
-    argv, _env, declared = runner.prepare(task, task.containers[0], None, "arn:task/1")
-    assert argv[0] == sys.executable
-    assert declared == {}
+    launch = runner.prepare(task, task.containers[0], None, "arn:task/1")
+    assert launch.argv[0] == str(Path(sys.executable).parent / "python")
+    assert launch.declared == {}
+    assert launch.cwd == launch.image.root  # the image's WORKDIR, /
+    assert "PYTHONPATH" not in launch.env  # only what the image installs is importable

@@ -240,7 +240,9 @@ def test_connection_settings_from_the_environment_and_the_managed_secret() -> No
         "dbname": "pipeline",
         "sslmode": "require",
     }
-    assert db.connection_settings(managed, env={**env, "DB_SSLMODE": "verify-full"})["sslmode"] == "verify-full"
+    assert (
+        db.connection_settings(managed, env={**env, "DB_SSLMODE": "verify-full"})["sslmode"] == "verify-full"
+    )
     with pytest.raises(ConfigError, match="DB_HOST") as info:
         db.connection_settings(managed, env={})
     assert "s3cret" not in str(info.value)

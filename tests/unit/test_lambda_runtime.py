@@ -1,4 +1,5 @@
-"""harness.runtime.lambda_runtime: real worker subprocesses running handlers from a zip."""
+"""harness.runtime.lambda_runtime: real worker subprocesses running handlers from a zip, on the
+Python their runtime names, with nothing but the zip, its layers and the runtime's SDK."""
 
 from __future__ import annotations
 
@@ -53,6 +54,21 @@ APP = textwrap.dedent(
 
     def die(event, context):
         os._exit(3)
+
+
+    def version(event, context):
+        import sys
+        return list(sys.version_info[:2])
+
+
+    def sdk(event, context):
+        import boto3
+        return boto3.__version__
+
+
+    def harness_packages(event, context):
+        import pydantic  # the harness has it; a Lambda runtime does not
+        return pydantic.VERSION
     """
 )
 
@@ -67,13 +83,18 @@ def make_zip(path: Path, files: dict[str, str]) -> Path:
 
 
 def function(
-    name: str, handler: str, filename: Path, timeout: int = 10, env: dict[str, str] | None = None
+    name: str,
+    handler: str,
+    filename: Path,
+    timeout: int = 10,
+    env: dict[str, str] | None = None,
+    runtime: str = "python3.12",
 ) -> Function:
     return Function(
         name=name,
         arn=f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
         handler=handler,
-        runtime="python3.11",
+        runtime=runtime,
         package_type="Zip",
         filename=str(filename),
         image_uri=None,
@@ -89,7 +110,9 @@ def function(
 def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaRuntime]:
     monkeypatch.setenv("UNIT_TEST_PARENT_SECRET", "must-not-leak")
     app = make_zip(tmp_path / "app.zip", {"app.py": APP})
-    broken = make_zip(tmp_path / "broken.zip", {"app.py": BROKEN})
+    broken = make_zip(
+        tmp_path / "broken.zip", {"app.py": BROKEN, "pipeline/x/requirements.txt": "pydantic==2.13.4\n"}
+    )
     functions = {
         "ok": function("ok", "app.ok", app),
         "pid": function("pid", "app.pid", app),
@@ -101,6 +124,12 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaR
         "die": function("die", "app.die", app),
         "broken": function("broken", "app.handler", broken),
         "image": dataclasses.replace(function("image", "app.ok", app), package_type="Image", filename=None),
+        "py312": function("py312", "app.version", app),
+        "py311": function("py311", "app.version", app, runtime="python3.11"),
+        "sdk": function("sdk", "app.sdk", app),
+        "leak": function("leak", "app.harness_packages", app),
+        "node": function("node", "app.ok", app, runtime="nodejs20.x"),
+        "future": function("future", "app.ok", app, runtime="python3.99"),
     }
     work = tmp_path / "work"
     work.mkdir()
@@ -188,6 +217,36 @@ def test_import_error_is_reported_on_every_invocation(runtime: LambdaRuntime) ->
         assert call.outcome == "error"
         assert call.error_type == "ModuleNotFoundError"
         assert "no_such_module_anywhere" in (call.error_message or "")
+    # A packaging error, once, naming the function, the module and the requirements file.
+    assert len(runtime.packaging_errors) == 1
+    message = str(runtime.packaging_errors[0])
+    assert "function broken cannot import its handler" in message
+    assert "'no_such_module_anywhere'" in message
+    assert "pipeline/x/requirements.txt" in message
+    runtime.reset_records()
+    assert runtime.packaging_errors == []
+
+
+def test_each_function_runs_on_its_runtime_python(runtime: LambdaRuntime) -> None:
+    assert runtime.invoke("py312", {}).result == [3, 12]
+    assert runtime.invoke("py311", {}).result == [3, 11]
+
+
+def test_the_runtime_provides_the_sdk_and_nothing_of_the_harness(runtime: LambdaRuntime) -> None:
+    sdk = runtime.invoke("sdk", {})
+    assert sdk.ok and sdk.result == "1.43.11"
+    leak = runtime.invoke("leak", {})
+    assert leak.outcome == "error" and leak.error_type == "ModuleNotFoundError"
+    assert [e.module for e in runtime.packaging_errors] == ["pydantic"]
+    assert "the requirements the package is built from" in str(runtime.packaging_errors[0])
+
+
+def test_runtimes_the_harness_cannot_run_are_named(runtime: LambdaRuntime) -> None:
+    with pytest.raises(HarnessError, match=r"function node .* has runtime nodejs20.x; .*Python runtimes"):
+        runtime.invoke("node", {})
+    with pytest.raises(HarnessError, match=r"needs Python 3.99, which is not installed") as info:
+        runtime.invoke("future", {})
+    assert "HARNESS_PYTHON_3_99" in str(info.value)
 
 
 def test_unknown_function_and_image_function(runtime: LambdaRuntime) -> None:

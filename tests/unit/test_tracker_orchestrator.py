@@ -57,7 +57,7 @@ ENV = {
     "S3_BUCKET_NAME": "tracker-data",
     "EC2_KEY_NAME": "",
     "EC2_INSTANCE_PROFILE_NAME": PROFILE,
-    "WORKER_SCRIPT_KEY": "scripts/sqs_worker.py",
+    "WORKER_BUNDLE_KEY": "scripts/rag-worker.zip",
     "LOG_LEVEL": "INFO",
 }
 
@@ -154,11 +154,16 @@ def test_waiting_messages_launch_one_worker(stack: Stack, run_params: list[dict[
         "SQS_QUEUE_URL": stack.queue_url,
         "DYNAMODB_TABLE_NAME": "tracker-files",
         "EC2_AUTOTERMINATE_MINUTES": "5",
-        "WORKER_SCRIPT_S3_URI": "s3://tracker-data/scripts/sqs_worker.py",
-        "LOG_FILE": "/home/ubuntu/sqs_worker.logs",
+        "WORKER_BUNDLE_S3_URI": "s3://tracker-data/scripts/rag-worker.zip",
+        "WORKER_HOME": "/opt/rag-worker",
+        "LOG_DIR": "/var/log/rag-worker",
+        "LOG_FILE": "/var/log/rag-worker/sqs_worker.log",
     }
     assert script.startswith("#!/bin/bash\n")
-    assert script.rstrip().endswith('nohup python3 /home/ubuntu/sqs_worker.py >> "$LOG_FILE" 2>&1 &')
+    assert "dnf install -y python3.11" in script
+    assert script.rstrip().endswith(
+        'nohup "$WORKER_HOME/venv/bin/python" "$WORKER_HOME/sqs_worker.py" >> "$LOG_FILE" 2>&1 &'
+    )
     [params] = run_params
     assert (params["MinCount"], params["MaxCount"]) == (1, 1)
 
@@ -268,7 +273,7 @@ def test_defaults_for_optional_settings(env: None, monkeypatch: pytest.MonkeyPat
         "EC2_TAG_VALUE",
         "EC2_INSTANCE_TYPE",
         "EC2_AUTOTERMINATE_MINUTES",
-        "WORKER_SCRIPT_KEY",
+        "WORKER_BUNDLE_KEY",
         "EC2_KEY_NAME",
     ):
         monkeypatch.delenv(name)
@@ -280,7 +285,7 @@ def test_defaults_for_optional_settings(env: None, monkeypatch: pytest.MonkeyPat
         "",
     )
     assert settings.bootstrap.autoterminate_minutes == "5"
-    assert settings.bootstrap.script_uri == "s3://tracker-data/scripts/sqs_worker.py"
+    assert settings.bootstrap.bundle_uri == "s3://tracker-data/scripts/rag-worker.zip"
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,10 @@ variable "tags" {
 resource "aws_s3_bucket" "this" {
   bucket        = var.name
   force_destroy = var.force_destroy
-  tags          = var.tags
+  # checkov:skip=CKV_AWS_18: server access logging needs a separate log bucket per region and its storage cost; CloudTrail S3 data events are the account-level audit option
+  # checkov:skip=CKV_AWS_144: cross-region replication doubles storage and transfer cost; versioning covers accidental overwrites and deletes in-region
+  # checkov:skip=CKV_AWS_145: encrypted at rest with SSE-S3 (AES-256); SSE-KMS adds per-request KMS charges and a customer-managed key is an account-level decision
+  tags = var.tags
 }
 
 resource "aws_s3_bucket_versioning" "this" {
@@ -59,9 +62,22 @@ resource "aws_s3_bucket_public_access_block" "this" {
   restrict_public_buckets = true
 }
 
+# Every bucket has a lifecycle configuration: at least the rule that aborts incomplete
+# multipart uploads (their parts are billed but never visible), plus one expiry rule per
+# prefix of expire_after_days. Still a count, so the address stays this[0].
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
-  count  = length(var.expire_after_days) > 0 ? 1 : 0
+  count  = 1
   bucket = aws_s3_bucket.this.id
+  rule {
+    id     = "abort-incomplete-multipart-uploads"
+    status = "Enabled"
+    filter {
+      prefix = "" # the whole bucket
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
   dynamic "rule" {
     for_each = var.expire_after_days
     content {

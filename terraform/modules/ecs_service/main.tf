@@ -26,7 +26,7 @@ resource "aws_ecs_service" "this" {
   task_definition                    = var.task_definition_arn
   desired_count                      = var.desired_count
   launch_type                        = "FARGATE"
-  platform_version                   = "1.4.0" # EFS volumes need 1.4.0 or later
+  platform_version                   = "LATEST" # EFS volumes need 1.4.0 or later; LATEST is 1.4.0 or newer
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
   propagate_tags                     = "SERVICE"

@@ -100,6 +100,7 @@ resource "aws_scheduler_schedule" "this" {
   schedule_expression_timezone = var.timezone
   start_date                   = var.start_date
   end_date                     = var.end_date
+  # checkov:skip=CKV_AWS_297: the schedule (target ARN and input) is encrypted with an AWS-owned key; a customer-managed KMS key is an account-level decision
 
   flexible_time_window {
     mode                      = var.flexible_window_minutes > 0 ? "FLEXIBLE" : "OFF"

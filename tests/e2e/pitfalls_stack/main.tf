@@ -5,31 +5,10 @@ terraform {
   required_providers {
     aws = { source = "hashicorp/aws", version = "5.100.0" }
   }
-  backend "local" {}
 }
 
-variable "aws_endpoint" { type = string }
-variable "emulator" { type = string }
-variable "package_path" { type = string }
-
 provider "aws" {
-  region                      = "us-east-1"
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_requesting_account_id  = true
-  skip_region_validation      = true
-  s3_use_path_style           = true
-  endpoints {
-    events = var.aws_endpoint
-    iam    = var.aws_endpoint
-    lambda = var.aws_endpoint
-    logs   = var.aws_endpoint
-    s3     = var.aws_endpoint
-    sqs    = var.aws_endpoint
-    sts    = var.aws_endpoint
-  }
+  region = "us-east-1"
 }
 
 module "bucket" {
@@ -57,7 +36,7 @@ module "echo" {
   source       = "../../../terraform/modules/lambda_function"
   name         = "pitfall-echo"
   handler      = "pipeline.refiner.handler.handler"
-  package_path = var.package_path
+  package_path = "${path.module}/../../../build/lambda/refiner.zip"
 }
 resource "aws_cloudwatch_event_rule" "to_lambda" {
   name          = "pitfall-to-lambda"

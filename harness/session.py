@@ -117,6 +117,7 @@ class HarnessSession:
         #: the loopback address where managed stores are bound (127.0.N.1), and what is bound
         self.service_address = ""
         self.bindings: list[bind.Binding] = []
+        self.deployment: Deployment | None = None
         self.tls: tls.TlsFiles | None = None
         self.mappings: list[SqsEventSourceMapping] = []
         self.sns_taps: dict[str, str] = {}
@@ -256,6 +257,7 @@ class HarnessSession:
         )
         self.say(f"harness: terraform apply of {deployment.shown_root} on {self.backend} ...")
         self.stack, _ = deployment.apply()
+        self.deployment = deployment
         self.timings.build = deployment.timings.get("build", 0.0)
         self.timings.terraform_init = deployment.timings.get("init", 0.0)
         self.timings.terraform_apply = deployment.timings.get("apply", 0.0)

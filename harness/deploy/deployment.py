@@ -32,6 +32,8 @@ class Deployment:
     region: str = "us-east-1"
     say: Callable[[str], None] = print
     timings: dict[str, float] = field(default_factory=dict)
+    terraform: Terraform = field(init=False)
+    arguments: list[str] = field(default_factory=list)
 
     @property
     def shown_root(self) -> str:
@@ -87,4 +89,9 @@ class Deployment:
         except DeployError as exc:
             raise DeployError(workspace.real_path(exc.message), hint=exc.hint) from None
         self.timings.update(terraform.timings)
+        self.terraform, self.arguments = terraform, arguments
         return stack, terraform
+
+    def planned_changes(self) -> list[str]:
+        """What a second plan of the applied root would change (nothing, for a faithful backend)."""
+        return self.terraform.planned_changes(self.arguments)

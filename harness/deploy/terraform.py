@@ -116,18 +116,21 @@ class Terraform:
             "apply", "apply", "-no-color", "-input=false", "-auto-approve", "-parallelism=20", *arguments
         )
 
-    def plan(self, arguments: list[str]) -> bool:
-        """True when the plan shows changes (`-detailed-exitcode` 2)."""
-        argv = [terraform_binary(), f"-chdir={self.directory}", "plan", "-no-color", "-input=false"]
-        done = subprocess.run(
-            [*argv, "-detailed-exitcode", *arguments], env=self._env(), capture_output=True, text=True
-        )
-        (self.work_dir / "plan.log").write_text(done.stdout + done.stderr)
-        if done.returncode == 1:
-            raise DeployError(
-                f"terraform plan failed in {self.shown}:\n{summarize_error(done.stdout + done.stderr)}"
-            )
-        return done.returncode == 2
+    def planned_changes(self, arguments: list[str]) -> list[str]:
+        """What a plan of the applied root would change: `address: action (attributes)` each."""
+        plan_file = self.work_dir / "replan.tfplan"
+        self._run("plan", "plan", "-no-color", "-input=false", "-lock=false", f"-out={plan_file}", *arguments)
+        shown = json.loads(self._run("show-plan", "show", "-json", str(plan_file), capture_json=True))
+        changes: list[str] = []
+        for change in shown.get("resource_changes") or []:
+            actions = change.get("change", {}).get("actions") or []
+            if actions in (["no-op"], ["read"]):
+                continue
+            before = change["change"].get("before") or {}
+            after = change["change"].get("after") or {}
+            differ = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            changes.append(f"{change['address']}: {'/'.join(actions)} ({', '.join(differ)})")
+        return changes
 
     def show_json(self) -> dict[str, Any]:
         out = self._run("show", "show", "-json", capture_json=True)

@@ -11,6 +11,12 @@ break event-driven flows (measured; see shared/notes/emulators.md):
 - one rule whose target moto cannot serve (a Lambda ARN) raises inside the loop and drops
   the event for every later rule.
 
+Read-backs that differ from what was written make every Terraform plan dirty (AWS gives
+back what it was given), so they are corrected too:
+- GetBucketNotificationConfiguration leaves out the EventBridgeConfiguration it stored;
+- GetQueueAttributes renders RedrivePolicy with spaces after the separators (AWS: compact);
+- DescribeServices lacks the ECS settings CreateService was given.
+
 It also adds one route, `/moto-api/harness/sqs-messages?QueueUrl=...`, that lists a
 queue's messages (visible and in flight) without receiving them, so scenarios can assert
 on queue and DLQ contents without bumping ApproximateReceiveCount. LocalStack has the same
@@ -148,8 +154,56 @@ FULL_EVENT_TEMPLATE = (
 )
 
 
+def _queue_attributes_compact(original: Any) -> Any:
+    def attributes(self: Any) -> dict[str, Any]:
+        result = dict(original.fget(self))
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    return property(attributes)
+
+
+def _notification_with_eventbridge(original: Any) -> Any:
+    def get_bucket_notification(self: Any) -> Any:
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if config is None or config.event_bridge is None:
+            return original(self)
+        from moto.core.responses import ActionResult
+
+        # The original's result, plus the EventBridge member it leaves out.
+        self.data["Action"] = "GetBucketNotificationConfiguration"
+        result = {
+            "TopicConfigurations": [_notification(t, "TopicArn") for t in config.topic],
+            "QueueConfigurations": [_notification(q, "QueueArn") for q in config.queue],
+            "LambdaFunctionConfigurations": [
+                _notification(f, "LambdaFunctionArn") for f in config.cloud_function
+            ],
+            "EventBridgeConfiguration": {},
+        }
+        return self.serialized(ActionResult(result))
+
+    return get_bucket_notification
+
+
+def _notification(item: Any, arn_key: str) -> dict[str, Any]:
+    config: dict[str, Any] = {"Id": item.id, arn_key: item.arn, "Events": item.events}
+    if item.filters:
+        config["Filter"] = {"Key": {"FilterRules": item.filters["S3Key"]["FilterRule"]}}
+    return config
+
+
 def apply() -> None:
     """Install the corrections into the moto modules of this process."""
+    from moto.s3.responses import S3Response
+    from moto.sqs.models import Queue
+
+    setattr(Queue, "attributes", _queue_attributes_compact(Queue.attributes))  # noqa: B010
+    setattr(  # noqa: B010
+        S3Response,
+        "get_bucket_notification",
+        _notification_with_eventbridge(S3Response.get_bucket_notification),
+    )
     from moto.events.utils import EventTemplateParser
     from moto.moto_api._internal import urls
     from moto.s3 import notifications

@@ -346,3 +346,34 @@ def test_mq_reports_the_binding_for_rabbitmq_only(endpoint: str, aws: dict[str, 
     [instance] = mq.describe_broker(BrokerId=rabbit)["BrokerInstances"]
     assert instance["Endpoints"] == ["amqps://127.0.0.1:41236"]
     assert mq.describe_broker(BrokerId=active)["BrokerInstances"][0]["Endpoints"] == active_endpoints
+
+
+# -- read-backs that would make every plan dirty (harness/services/moto_fixes.py) ------------
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    keys = {"aws_access_key_id": "t", "aws_secret_access_key": "t"}
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", **keys)  # type: ignore[call-overload]
+
+
+def test_bucket_notification_reads_back_its_eventbridge_setting(endpoint: str) -> None:
+    s3 = aws_client("s3", endpoint)
+    s3.create_bucket(Bucket="readback-bucket")
+    assert "EventBridgeConfiguration" not in s3.get_bucket_notification_configuration(
+        Bucket="readback-bucket"
+    )
+    s3.put_bucket_notification_configuration(
+        Bucket="readback-bucket", NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    read = s3.get_bucket_notification_configuration(Bucket="readback-bucket")
+    assert read["EventBridgeConfiguration"] == {}
+
+
+def test_redrive_policy_reads_back_compact_json(endpoint: str) -> None:
+    sqs = aws_client("sqs", endpoint)
+    dlq = sqs.create_queue(QueueName="readback-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    written = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 5}, separators=(",", ":"))
+    queue = sqs.create_queue(QueueName="readback", Attributes={"RedrivePolicy": written})["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["RedrivePolicy"])["Attributes"]
+    assert attributes["RedrivePolicy"] == written

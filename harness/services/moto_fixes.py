@@ -15,7 +15,10 @@ Read-backs that differ from what was written make every Terraform plan dirty (AW
 back what it was given), so they are corrected too:
 - GetBucketNotificationConfiguration leaves out the EventBridgeConfiguration it stored;
 - GetQueueAttributes renders RedrivePolicy with spaces after the separators (AWS: compact);
-- DescribeServices lacks the ECS settings CreateService was given.
+- DescribeServices lacks the ECS settings CreateService was given (availabilityZoneRebalancing,
+  enableECSManagedTags);
+- DescribeSecurityGroupRules drops the description of a rule that references a group;
+- DescribeDBInstances never reports Performance Insights.
 
 It also adds one route, `/moto-api/harness/sqs-messages?QueueUrl=...`, that lists a
 queue's messages (visible and in flight) without receiving them, so scenarios can assert
@@ -193,8 +196,48 @@ def _notification(item: Any, arn_key: str) -> dict[str, Any]:
     return config
 
 
+def _ecs_service_settings(original: Any) -> Any:
+    def create_service(self: Any) -> Any:
+        result = original(self)
+        service = result.result["service"]
+        # AWS's default for a new service is ENABLED; enableECSManagedTags defaults to false.
+        service.availability_zone_rebalancing = self._get_param("availabilityZoneRebalancing") or "ENABLED"
+        service.enable_ecs_managed_tags = bool(self._get_param("enableECSManagedTags", False))
+        return result
+
+    return create_service
+
+
+def _rule_description(self: Any) -> str | None:
+    return self.ip_range.get("Description") or (self.source_group or {}).get("Description")
+
+
+def _db_instance_insights(original: Any) -> Any:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        enabled = bool(kwargs.get("performance_insights_enabled"))
+        self.performance_insights_enabled = enabled
+        # Seven days is the free retention AWS applies when none is given.
+        self.performance_insights_retention_period = (
+            int(kwargs.get("performance_insights_retention_period") or 7) if enabled else None
+        )
+
+    return init
+
+
 def apply() -> None:
     """Install the corrections into the moto modules of this process."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+    from moto.ecs.responses import EC2ContainerServiceResponse
+    from moto.rds.models import DBInstance
+
+    setattr(  # noqa: B010
+        EC2ContainerServiceResponse,
+        "create_service",
+        _ecs_service_settings(EC2ContainerServiceResponse.create_service),
+    )
+    setattr(SecurityGroupRule, "description", property(_rule_description))  # noqa: B010
+    setattr(DBInstance, "__init__", _db_instance_insights(DBInstance.__init__))  # noqa: B010
     from moto.s3.responses import S3Response
     from moto.sqs.models import Queue
 

@@ -1,6 +1,4 @@
-# THE root: all five flows of the pipeline for a real AWS account. The harness applies this
-# same directory, unchanged, to a local emulator (its endpoints and test credentials go into
-# an override file it generates in its own run directory).
+# THE root: all five flows of the pipeline for a real AWS account.
 terraform {
   required_version = ">= 1.5"
   required_providers {

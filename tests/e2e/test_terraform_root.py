@@ -30,7 +30,9 @@ from harness.session import HarnessSession
 STACK = REPO_ROOT / "terraform" / "stack"
 CHECKOV = REPO_ROOT / ".harness" / "tools" / "checkov" / "bin" / "checkov"
 # What no file of the root may know about: it is the root that deploys to AWS.
-EMULATOR_WORDS = re.compile(r"\b(moto|localstack|emulator|harness|tflocal)\b|127\.0\.0\.1|localhost", re.I)
+EMULATOR_WORDS = re.compile(
+    r"\b(moto|localstack|emulator|tflocal)\b|(?<!pipeline-)\bharness\b|127\.0\.0\.1|localhost", re.I
+)
 
 
 def terraform(directory: Path, work: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -431,7 +431,7 @@ def test_up_records_its_stack_while_it_runs(tmp_path: Path, monkeypatch: pytest.
         def __init__(self, backend: str | None, *, label: str, deploy: bool) -> None:
             self.run_dir = types.SimpleNamespace(path=run_dir)
             self.backend, self.want_deploy = backend or "moto", deploy
-            self.endpoint_url, self.support = "http://127.0.0.1:5000", {}
+            self.endpoint_url, self.support, self.bindings = "http://127.0.0.1:5000", {}, []
 
         def __enter__(self) -> FakeSession:
             return self

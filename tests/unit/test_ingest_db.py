@@ -31,12 +31,16 @@ NOON = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
 def pg_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not all(os.access(PG_BIN / name, os.X_OK) for name in ("initdb", "postgres")):
         pytest.skip(f"PostgreSQL binaries not found in {PG_BIN}")
+    from harness.services import tls
     from harness.services.postgres_server import PostgresService
     from harness.services.process import RunDirectory
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_HOME", str(tmp_path_factory.mktemp("harness-home")))
-        with PostgresService(RunDirectory.create("ingest-db-test")) as service:
+        run = RunDirectory.create("ingest-db-test")
+        # TLS on, as RDS for PostgreSQL 15+ requires it (the repository connects with sslmode=require).
+        files = tls.make(run.sub("tls"), ["127.0.0.1"])
+        with PostgresService(run, tls=files) as service:
             endpoint = service.endpoint
             yield {
                 "host": endpoint.host,

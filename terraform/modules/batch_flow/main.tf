@@ -102,7 +102,7 @@ module "schedule" {
   # RunTask overrides: the processor learns the scheduled time, so a late or retried run
   # still processes the right day. jsonencode writes < and > as \u003c / \u003e, which
   # Scheduler would pass through literally instead of filling in the context attribute
-  # (the harness caught this): put them back.
+  # (a local run caught this): put them back.
   target_input = replace(replace(jsonencode({
     containerOverrides = [{
       name        = local.container

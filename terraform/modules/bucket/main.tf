@@ -101,10 +101,6 @@ resource "aws_s3_bucket_notification" "eventbridge" {
   count       = var.eventbridge ? 1 : 0
   bucket      = aws_s3_bucket.this.id
   eventbridge = true
-  lifecycle {
-    # moto never returns the notification configuration, which would show as drift.
-    ignore_changes = [eventbridge]
-  }
 }
 
 output "name" { value = aws_s3_bucket.this.bucket }

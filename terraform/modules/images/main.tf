@@ -52,7 +52,8 @@ resource "aws_ecr_repository" "this" {
     scan_on_push = true
   }
   # checkov:skip=CKV_AWS_136: images are encrypted with the ECR service key (AES-256); a customer-managed KMS key is an account-level decision
-  # The Dockerfile this repository's images are built from (read by `make deploy` and the harness).
+  # The Dockerfile this repository's images are built from (read by `make deploy` and by any
+  # tool that must rebuild or reproduce the image).
   tags = merge(var.tags, { Dockerfile = each.value.dockerfile })
 }
 

@@ -270,8 +270,7 @@ module "daily_report" {
   tags                   = var.tags
 }
 
-# The seed's alarms. The harness evaluates the DLQ-depth alarm after each scenario (the
-# emulators keep no SQS metrics); all of them notify the alerts topic.
+# The seed's alarms; all of them notify the alerts topic.
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   alarm_name          = "${var.name}-dlq-depth"
   alarm_description   = "More than ${var.dlq_alarm_threshold} files dead-lettered by data_processor"

@@ -1,5 +1,5 @@
 # An EventBridge Scheduler schedule with its own role, for a Lambda, SQS or ECS RunTask
-# target. The harness fires it on virtual time from this resource's state.
+# target.
 terraform {
   required_providers {
     aws = { source = "hashicorp/aws" }

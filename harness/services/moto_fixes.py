@@ -215,7 +215,8 @@ def _rule_description(self: Any) -> str | None:
 def _db_instance_insights(original: Any) -> Any:
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
-        enabled = bool(kwargs.get("performance_insights_enabled"))
+        # CreateDBInstance says EnablePerformanceInsights; DescribeDBInstances PerformanceInsightsEnabled.
+        enabled = bool(kwargs.get("enable_performance_insights"))
         self.performance_insights_enabled = enabled
         # Seven days is the free retention AWS applies when none is given.
         self.performance_insights_retention_period = (

@@ -377,3 +377,43 @@ def test_redrive_policy_reads_back_compact_json(endpoint: str) -> None:
     queue = sqs.create_queue(QueueName="readback", Attributes={"RedrivePolicy": written})["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["RedrivePolicy"])["Attributes"]
     assert attributes["RedrivePolicy"] == written
+
+
+def test_db_instance_reads_back_performance_insights(endpoint: str) -> None:
+    rds = aws_client("rds", endpoint)
+    rds.create_db_instance(
+        DBInstanceIdentifier="readback-db",
+        Engine="postgres",
+        DBInstanceClass="db.t4g.micro",
+        MasterUsername="u",
+        ManageMasterUserPassword=True,
+        AllocatedStorage=20,
+        EnablePerformanceInsights=True,
+    )
+    db = rds.describe_db_instances(DBInstanceIdentifier="readback-db")["DBInstances"][0]
+    assert (db["PerformanceInsightsEnabled"], db["PerformanceInsightsRetentionPeriod"]) == (True, 7)
+
+
+def test_group_rule_and_ecs_service_read_back_what_was_written(endpoint: str) -> None:
+    ec2 = aws_client("ec2", endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    a = ec2.create_security_group(GroupName="ra", Description="a", VpcId=vpc)["GroupId"]
+    b = ec2.create_security_group(GroupName="rb", Description="b", VpcId=vpc)["GroupId"]
+    pair = {"GroupId": b, "Description": "a to b"}
+    permission = {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [pair]}
+    ec2.authorize_security_group_egress(GroupId=a, IpPermissions=[permission])
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [a]}])[
+        "SecurityGroupRules"
+    ]
+    assert [r.get("Description") for r in rules if r.get("ReferencedGroupInfo")] == ["a to b"]
+
+    ecs = aws_client("ecs", endpoint)
+    ecs.create_cluster(clusterName="readback")
+    ecs.register_task_definition(
+        family="t", containerDefinitions=[{"name": "c", "image": "i:1", "memory": 64}]
+    )
+    ecs.create_service(
+        cluster="readback", serviceName="s", taskDefinition="t", desiredCount=0, enableECSManagedTags=True
+    )
+    [service] = ecs.describe_services(cluster="readback", services=["s"])["services"]
+    assert (service["availabilityZoneRebalancing"], service["enableECSManagedTags"]) == ("ENABLED", True)

@@ -259,6 +259,10 @@ class LocalStackService(Service):
         """A boto3 client pointed at this instance."""
         return aws_client(service, self.endpoint.url, **kwargs)
 
+    def companion_client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client pointed at the moto companion (the services in `routes`)."""
+        return aws_client(service, self.companion.endpoint.url, **kwargs)
+
     def _install(self) -> LocalStackInstall:
         if self.auto_install:
             return localstack_setup.ensure_localstack()
@@ -312,6 +316,8 @@ class LocalStackService(Service):
                 "PROVIDER_OVERRIDE_S3": "harness",
                 "HARNESS_DATA_PLANE": "1",
                 "HARNESS_LAMBDA_INVOCATION_LOG": str(self.base_dir / "lambda-invocations.jsonl"),
+                # Where the VPCs live: Lambda's CreateFunction looks its subnets up there.
+                "HARNESS_EC2_ENDPOINT": self.companion.endpoint.url,
             }
         )
         env.update(self.extra_env)

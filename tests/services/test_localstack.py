@@ -186,26 +186,21 @@ def test_sqs_send_and_receive(localstack: LocalStackService) -> None:
     assert messages[0]["Attributes"]["ApproximateReceiveCount"] == "1"
 
 
-def test_run_instances_finds_an_instance_profile_created_through_iam(localstack: LocalStackService) -> None:
-    # LocalStack keeps instance profiles in its own IAM store while its EC2 validates them
-    # against moto's; the harness plugin bridges the two (data_plane.py).
-    iam, ec2 = localstack.client("iam"), localstack.client("ec2")
-    name = _unique("profile")
-    iam.create_role(
-        RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
-    )
-    iam.create_instance_profile(InstanceProfileName=name)
-    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    reservation = ec2.run_instances(
-        ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", IamInstanceProfile={"Name": name}
-    )
-    instance = reservation["Instances"][0]
-    assert instance["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/{name}")
-    with pytest.raises(botocore.exceptions.ClientError, match="NoSuchEntity"):
-        ec2.run_instances(
-            ImageId=image, MinCount=1, MaxCount=1, IamInstanceProfile={"Name": _unique("absent")}
+def test_vpc_functions_find_their_subnets_in_the_moto_companion(localstack: LocalStackService) -> None:
+    # EC2 lives in the moto companion beside LocalStack (RDS, EFS and ElastiCache validate
+    # their subnets there); Lambda's CreateFunction resolves vpc_config there too (data_plane.py).
+    ec2 = localstack.companion_client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.7.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=_unique("sg"), Description="fn", VpcId=vpc)["GroupId"]
+    name = _create_function(localstack, vpc={"SubnetIds": [subnet], "SecurityGroupIds": [group]})
+    config = localstack.client("lambda").get_function_configuration(FunctionName=name)
+    assert config["VpcConfig"]["VpcId"] == vpc and config["VpcConfig"]["SubnetIds"] == [subnet]
+    with pytest.raises(botocore.exceptions.ClientError, match=r"InvalidSubnetID\.NotFound"):
+        _create_function(
+            localstack, vpc={"SubnetIds": ["subnet-0123456789abcdef0"], "SecurityGroupIds": [group]}
         )
+    assert localstack.routes["ec2"] == localstack.companion.endpoint.url
 
 
 def test_dynamodb_stream_has_records_written_right_after_create(localstack: LocalStackService) -> None:
@@ -251,8 +246,8 @@ def _lambda_zip() -> bytes:
     return buffer.getvalue()
 
 
-def _create_function(localstack: LocalStackService) -> str:
-    iam = localstack.client("iam")
+def _create_function(localstack: LocalStackService, vpc: dict[str, list[str]] | None = None) -> str:
+    iam = localstack.companion_client("iam")  # IAM is the companion's, as for the stack
     role = iam.create_role(
         RoleName=_unique("role"),
         AssumeRolePolicyDocument=json.dumps(
@@ -276,6 +271,7 @@ def _create_function(localstack: LocalStackService) -> str:
         Role=role,
         Code={"ZipFile": _lambda_zip()},
         Environment={"Variables": {"STAGE": "local"}},
+        **({"VpcConfig": vpc} if vpc else {}),
     )
     return name
 

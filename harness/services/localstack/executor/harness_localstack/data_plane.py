@@ -18,10 +18,11 @@ outside its own FILESYSTEM_ROOT/TMPDIR:
   LocalStack's process group. LocalStack starts them with `start_new_session=True`, so a
   SIGKILL of LocalStack's group would orphan them; in one group, one `killpg` stops all, and
   the harness's sweep of dead runs finds them too.
-- EC2 RunInstances finds instance profiles in LocalStack's own IAM store. Since LocalStack
-  2026.3 keeps instance profiles there instead of in moto's IAM backend, while its EC2 (still
-  moto) validates `IamInstanceProfile` against moto's backend: every RunInstances with a
-  profile fails with NoSuchEntity although Terraform created the profile.
+- Lambda's CreateFunction resolves the VPC of a `vpc_config` subnet in the EC2 that holds it:
+  with the harness, EC2 (and every VPC, subnet and security group Terraform created) is
+  served by the moto companion beside LocalStack (HARNESS_EC2_ENDPOINT), because the RDS,
+  EFS and ElastiCache control planes that live there validate their subnets in it. LocalStack
+  would look in its own EC2 and refuse every VPC function with InvalidSubnetID.NotFound.
 """
 
 from __future__ import annotations
@@ -97,54 +98,32 @@ def keep_helper_processes_in_group() -> None:
     ls_run.is_mac_os = lambda: False
 
 
-class _ProfileRef:
-    """What moto's EC2 reads of an instance profile: its ARN, id and name."""
-
-    def __init__(self, profile: dict[str, Any]) -> None:
-        self.arn = profile.get("Arn", "")
-        self.id = profile.get("InstanceProfileId", "")
-        self.name = profile.get("InstanceProfileName", "")
-
-
-def ec2_instance_profiles_from_iam_store() -> None:
-    import moto.ec2.models.iam_instance_profile as ec2_profiles
-    import moto.ec2.responses.instances as ec2_instances
-    import moto.ec2.utils as ec2_utils
-    from moto.iam.exceptions import NotFoundException
-
-    original = ec2_utils.filter_iam_instance_profiles
-    if getattr(original, "harness_patched", False):
+def lambda_vpc_from_companion() -> None:
+    endpoint = os.environ.get("HARNESS_EC2_ENDPOINT")
+    if not endpoint:
         return
+    import boto3
+    from botocore.exceptions import ClientError
+    from localstack.aws.api.lambda_ import InvalidParameterValueException
+    from localstack.services.lambda_.provider import LambdaProvider
 
-    def from_localstack(account_id: str, arn: str | None, name: str | None) -> Any:
-        from localstack.services.iam.models import iam_stores
-
-        # Instance profiles are a cross-region attribute: any region sees them all.
-        store = iam_stores[account_id]["us-east-1"]
-        for entity in store.INSTANCE_PROFILES.values():
-            profile = entity.instance_profile
-            if (not arn or profile.get("Arn") == arn) and (
-                not name or profile.get("InstanceProfileName") == name
-            ):
-                return _ProfileRef(profile)
-        return None
-
-    def filter_iam_instance_profiles(
-        account_id: str,
-        partition: str,
-        iam_instance_profile_arn: str | None,
-        iam_instance_profile_name: str | None,
-    ) -> Any:
+    def resolve_vpc_id(self: Any, account_id: str, region_name: str, subnet_id: str) -> str:
+        ec2 = boto3.client(
+            "ec2",
+            endpoint_url=endpoint,
+            region_name=region_name,
+            aws_access_key_id=account_id,
+            aws_secret_access_key="test",
+        )
         try:
-            return original(account_id, partition, iam_instance_profile_arn, iam_instance_profile_name)
-        except NotFoundException:
-            found = from_localstack(account_id, iam_instance_profile_arn, iam_instance_profile_name)
-            if found is None:
-                raise
-            return found
+            return str(ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["VpcId"])
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise InvalidParameterValueException(
+                f"Error occurred while DescribeSubnets. EC2 Error Code: {error.get('Code')}. "
+                f"EC2 Error Message: {error.get('Message')}",
+                Type="User",
+            ) from None
 
-    filter_iam_instance_profiles.harness_patched = True  # type: ignore[attr-defined]
-    # Both callers imported the name, so each module's binding is replaced.
-    for module in (ec2_utils, ec2_instances, ec2_profiles):
-        module.filter_iam_instance_profiles = filter_iam_instance_profiles  # type: ignore[attr-defined]
-    LOG.info("harness: EC2 finds instance profiles in LocalStack's IAM store")
+    LambdaProvider._resolve_vpc_id = resolve_vpc_id  # type: ignore[method-assign]
+    LOG.info("harness: Lambda resolves VPC subnets in the EC2 at %s", endpoint)

@@ -35,6 +35,7 @@ class HarnessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         # modules at start-up (about a second) or overriding the whole Lambda provider.
         if data_plane.enabled():
             data_plane.make_event_source_mappings_records_only()
+            data_plane.lambda_vpc_from_companion()
         return HarnessRuntimeExecutor
 
 
@@ -55,4 +56,3 @@ def s3_harness() -> Any:
 def harness_data_plane() -> None:
     if data_plane.enabled():
         data_plane.keep_helper_processes_in_group()
-        data_plane.ec2_instance_profiles_from_iam_store()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config import Config
-from harness.deploy import override, variables
+from harness.deploy import coverage, override, variables
 from harness.deploy.stack import Stack, stack_from_show_json
 from harness.deploy.terraform import Terraform
 from harness.deploy.workspace import Workspace
@@ -33,6 +33,8 @@ class Deployment:
     say: Callable[[str], None] = print
     timings: dict[str, float] = field(default_factory=dict)
     terraform: Terraform = field(init=False)
+    #: resource types and triggers nothing runs or binds (reported, never silent)
+    unattended: list[str] = field(default_factory=list)
     arguments: list[str] = field(default_factory=list)
 
     @property
@@ -85,11 +87,18 @@ class Deployment:
         try:
             terraform.init()
             terraform.apply(arguments)
-            stack = stack_from_show_json(terraform.show_json(), directory)
+            show = terraform.show_json()
+            stack = stack_from_show_json(show, directory)
         except DeployError as exc:
             raise DeployError(workspace.real_path(exc.message), hint=exc.hint) from None
         self.timings.update(terraform.timings)
         self.terraform, self.arguments = terraform, arguments
+        self.unattended = coverage.unattended(show)
+        if self.unattended:
+            self.say(
+                "harness: WARNING: nothing runs or binds these (a scenario cannot test them): "
+                + "; ".join(self.unattended)
+            )
         return stack, terraform
 
     def planned_changes(self) -> list[str]:

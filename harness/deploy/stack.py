@@ -380,10 +380,10 @@ class Stack:
         return [s for s in self.subscriptions if s.topic_arn == topic_arn]
 
 
-def _resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def all_resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from module.get("resources", [])
     for child in module.get("child_modules", []):
-        yield from _resources(child)
+        yield from all_resources(child)
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -700,7 +700,7 @@ def stack_from_show_json(show: dict[str, Any], root_dir: Path | None = None) -> 
     stack = Stack(
         outputs={k: o.get("value") for k, o in (values.get("outputs") or {}).items()}, root_dir=root_dir
     )
-    resources = [r for r in _resources(values.get("root_module") or {}) if r.get("mode") == "managed"]
+    resources = [r for r in all_resources(values.get("root_module") or {}) if r.get("mode") == "managed"]
     # Buckets first, so notifications can mark them.
     resources.sort(key=lambda r: r["type"] != "aws_s3_bucket")
     for resource in resources:

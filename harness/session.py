@@ -197,7 +197,7 @@ class HarnessSession:
         """
         assert self.emulator is not None
         self.aws_proxy = AwsFaultProxy(self.emulator.endpoint.url, routes=self.api_routes).start()
-        for kind, (port, _key, name) in bind.KINDS.items():
+        for port, _key, name in bind.KINDS.values():
             service = self.support.get(name)
             if service is None:
                 continue
@@ -205,7 +205,6 @@ class HarnessSession:
             upstream = int(endpoint.extras.get("tls_port") or endpoint.port)
             proxy = TcpFaultProxy(name, endpoint.host, upstream, host=self.service_address, port=port)
             self.tcp_proxies[name] = proxy.start()
-            del kind
 
     @property
     def api_routes(self) -> dict[str, str]:

@@ -4,18 +4,22 @@ a module failing its scenario with the module and the requirements file named.""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.deploy import override
+from harness import config
+from harness.deploy import bind
+from harness.deploy.deployment import Deployment
 from harness.deploy.terraform import cli_config_file, terraform_binary
 from harness.deploy.workspace import Workspace
 from harness.errors import ExpectationFailed
@@ -79,20 +83,26 @@ def test_no_file_of_the_root_knows_about_emulators() -> None:
     assert not (REPO_ROOT / "terraform" / "envs").exists()
 
 
-def test_a_plan_needs_no_local_only_input(tmp_path: Path) -> None:
-    """With the test credentials of the override and no -var at all, the root plans."""
-    run = RunDirectory.create("root-plan")
+def test_it_applies_without_local_input_and_a_second_plan_changes_nothing(tmp_path: Path) -> None:
+    """With the override's test credentials and no -var at all, the root applies on moto; the
+    emulator then reads back what Terraform wrote, as AWS does, and the rebuilt packages are
+    byte-identical: a second plan changes nothing. (Before the harness takes compute over:
+    disabling the emulator's mappings and alarm actions is the harness's own change.)"""
+    run = RunDirectory.create("root-replan")
     moto = MotoService(run)
     moto.start()
     try:
         moto.wait_ready()
-        directory = Workspace.for_root(STACK, REPO_ROOT, tmp_path).prepare()
-        override.write(directory, STACK, {}, moto.endpoint.url, tmp_path / "plan.tfstate", "us-east-1")
-        init = terraform(directory, tmp_path, "init", "-input=false")
-        assert init.returncode == 0, init.stdout + init.stderr
-        plan = terraform(directory, tmp_path, "plan", "-input=false", "-detailed-exitcode")
-        assert plan.returncode == 2, plan.stdout[-3000:] + plan.stderr
-        assert re.search(r"Plan: \d{3} to add, 0 to change, 0 to destroy", plan.stdout)
+        body = json.dumps(bind.emulator_bindings("127.0.9.1", set(bind.KINDS))).encode()
+        request = urllib.request.Request(
+            f"{moto.endpoint.url}/moto-api/harness/bindings", data=body, method="POST"
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        deployment = Deployment(config.load(REPO_ROOT), tmp_path, routes={}, default_url=moto.endpoint.url)
+        stack, _ = deployment.apply()
+        assert len(stack.functions) == 6 and len(stack.stores) == 3
+        assert deployment.unattended == []  # every resource is run, bound, data or configuration
+        assert deployment.planned_changes() == []
     finally:
         moto.stop()
 
@@ -188,7 +198,7 @@ def test_a_lambda_whose_zip_lacks_a_module_fails_its_scenario(tmp_path: Path) ->
             name: a handler whose package lacks PyYAML
             flow: refiner
             steps:
-              - invoke: {function: needs-yaml, event: {a: 1}}
+              - invoke: {function: needs-yaml, payload: {a: 1}}
             expect:
               - invocations: {function: needs-yaml, count: 1}
             """

@@ -174,7 +174,7 @@ def test_settings_from_env() -> None:
         table="t",
         region=None,
         idle_minutes=5.0,
-        log_file="/home/ubuntu/sqs_worker.logs",
+        log_file="/var/log/rag-worker/sqs_worker.log",
         poll_seconds=20,
         metadata_endpoint="http://169.254.169.254",
     )

@@ -7,10 +7,6 @@ harness runs moto); every test starts from empty backends and no bindings.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from harness.services.moto_managed import Binding, BindingError, full_engine_version, parse_bindings
-from harness.services.ports import free_port
+from harness.services.moto_server import MotoService
+from harness.services.process import RunDirectory
 
 ROOT = Path(__file__).resolve().parents[2]
 BINDINGS = {
@@ -33,37 +30,10 @@ BINDINGS = {
 
 
 @pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true", "AWS_DEFAULT_REGION": "us-east-1"}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "harness.services.moto_main", "-H", "127.0.0.1", "-p", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=2).close()
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_main did not start:\n{log.read_text()}")
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def endpoint() -> Iterator[str]:
+    """One `harness.services.moto_main` server, started the way the harness starts moto."""
+    with MotoService(RunDirectory.create("moto-managed-test")) as moto:
+        yield moto.endpoint.url
 
 
 def call(endpoint: str, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:

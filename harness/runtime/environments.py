@@ -77,9 +77,15 @@ def build(
     inputs: Sequence[Path] = (),
     wanted_by: str,
     cwd: Path | None = None,
+    as_written: Sequence[Sequence[str]] | None = None,
 ) -> Path:
-    """A venv of Python `version` after `pip <command>` for each command (cached)."""
-    name = f"py{version}-{key(version, commands, inputs)}"
+    """A venv of Python `version` after `pip <command>` for each command (cached).
+
+    `as_written` are the commands as the artifact states them, when `commands` hold paths
+    moved to where this run keeps the files: the key must not change with that place (each
+    EC2 instance has a root directory of its own), only with what the files hold.
+    """
+    name = f"py{version}-{key(version, as_written or commands, inputs)}"
     dest = root() / name
     if (dest / COMPLETE).exists():
         return dest

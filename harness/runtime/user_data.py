@@ -219,6 +219,7 @@ class UserDataRunner:
             [localized],
             inputs=inputs,
             wanted_by=f"{self.wanted_by} (user data pip install)",
+            as_written=[args],
         )
 
     def _background(self, words: list[str]) -> Boot:

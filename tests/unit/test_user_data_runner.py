@@ -92,3 +92,12 @@ def test_expand_follows_shell_quoting() -> None:
     assert runner.expand("echo \"$A\" '$A' ${B}", env) == "echo \"x y\" '$A' 'it'\"'\"'s'"
     with pytest.raises(UserDataError, match=r"\$C is used before it is exported"):
         runner.expand("echo $C", env)
+
+
+def test_instances_share_one_environment_for_the_same_bundle(tmp_path: Path) -> None:
+    """Each instance has a root of its own; the environment is keyed by what the files hold."""
+    data = bundle()
+    first = UserDataRunner(tmp_path / "a", lambda b, k: data, "instance i-a").run(SCRIPT)
+    second = UserDataRunner(tmp_path / "b", lambda b, k: data, "instance i-b").run(SCRIPT)
+    assert first.argv[0] == second.argv[0]
+    assert first.argv[1] != second.argv[1]  # each runs its own copy of the script

@@ -14,8 +14,9 @@ variable "username" {
   default = "pipeline_admin"
 }
 variable "engine_version" {
-  type    = string
-  default = "16.4"
+  description = "A major version lets RDS pick its current minor (minor versions are retired yearly)."
+  type        = string
+  default     = "16"
 }
 variable "instance_class" {
   type    = string
@@ -32,6 +33,11 @@ variable "multi_az" {
 variable "backup_retention_days" {
   type    = number
   default = 7
+}
+variable "performance_insights" {
+  description = "Performance Insights (not available on the db.t4g.micro minimum; needs db.t4g.medium or larger)."
+  type        = bool
+  default     = false
 }
 variable "deletion_protection" {
   type    = bool
@@ -70,12 +76,13 @@ resource "aws_db_instance" "this" {
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
-  performance_insights_enabled        = true
+  performance_insights_enabled        = var.performance_insights
   deletion_protection                 = var.deletion_protection
   skip_final_snapshot                 = !var.deletion_protection
   final_snapshot_identifier           = var.deletion_protection ? "${var.identifier}-final" : null
   # checkov:skip=CKV_AWS_157: Multi-AZ doubles the instance cost; it is the multi_az variable, off by default for the minimum deployment
   # checkov:skip=CKV_AWS_118: enhanced monitoring needs its own IAM role and costs per metric; CloudWatch's standard RDS metrics and Performance Insights are on
+  # checkov:skip=CKV_AWS_353: Performance Insights does not run on the db.t4g.micro minimum; the performance_insights variable turns it on with a larger class
   # checkov:skip=CKV_AWS_354: Performance Insights uses the AWS-managed KMS key; a customer-managed key is an account-level decision
   # checkov:skip=CKV2_AWS_30: query logging (log_statement) is a parameter-group decision that depends on data sensitivity; postgresql logs are exported
   tags = var.tags

@@ -47,6 +47,26 @@ resource "terraform_data" "password" {
   }
 }
 
+# Amazon MQ writes the broker's general log to CloudWatch Logs only with this permission;
+# without it CreateBroker fails when `logs.general` is on.
+data "aws_iam_policy_document" "logs" {
+  statement {
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${data.aws_partition.current.partition}:logs:*:*:log-group:/aws/amazonmq/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["mq.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_partition" "current" {}
+
+resource "aws_cloudwatch_log_resource_policy" "mq" {
+  policy_name     = "${var.name}-amazonmq-logs"
+  policy_document = data.aws_iam_policy_document.logs.json
+}
+
 resource "aws_mq_broker" "this" {
   broker_name                = var.name
   engine_type                = "RabbitMQ"
@@ -64,6 +84,7 @@ resource "aws_mq_broker" "this" {
   logs {
     general = true
   }
+  depends_on = [aws_cloudwatch_log_resource_policy.mq]
   # checkov:skip=CKV_AWS_197: audit logs exist only for ActiveMQ brokers; this is RabbitMQ (general logs are on)
   # checkov:skip=CKV_AWS_209: encryption at rest uses the AWS-owned key; a customer-managed KMS key is an account-level decision
   tags = var.tags

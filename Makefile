@@ -80,7 +80,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check harness pipeline tests bench scenarios scripts
 	$(VENV)/bin/mypy harness pipeline bench
 	$(VENV)/bin/mypy --explicit-package-bases scenarios
-	terraform fmt -check -recursive terraform tests/e2e/pitfalls_stack bench/schedule_stack
+	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive terraform tests/e2e/pitfalls_stack bench/schedule_stack
 
 bench: venv system-deps
 	$(PY) -m bench.schedule_bench

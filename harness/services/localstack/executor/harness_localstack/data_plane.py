@@ -125,5 +125,5 @@ def lambda_vpc_from_companion() -> None:
                 Type="User",
             ) from None
 
-    LambdaProvider._resolve_vpc_id = resolve_vpc_id  # type: ignore[method-assign]
+    LambdaProvider._resolve_vpc_id = resolve_vpc_id
     LOG.info("harness: Lambda resolves VPC subnets in the EC2 at %s", endpoint)

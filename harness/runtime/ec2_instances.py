@@ -153,6 +153,8 @@ class Ec2InstanceRunner:
     #: instances that existed at the last reset (moto keeps listing terminated ones)
     baseline: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
+    #: instances whose user data could not run (each fails its scenario)
+    boot_failures: list[str] = field(default_factory=list)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._watch, name="ec2-instances", daemon=True)
@@ -221,10 +223,11 @@ class Ec2InstanceRunner:
         except HarnessError as exc:
             record.note = exc.message
             self.errors.append(f"{instance_id}: {exc.message}")
+            self.boot_failures.append(f"instance {instance_id} did not boot: {exc.message}")
             self._event("failed", record, exc.message)
             return record
-        for note in [*warnings, *boot.notes]:
-            (directory / "boot-notes.txt").open("a").write(note + "\n")
+        with (directory / "boot-notes.txt").open("a") as notes:
+            notes.writelines(f"{note}\n" for note in [*warnings, *boot.notes])
         declared = {name: runner.local_value(value) for name, value in boot.env.items()}
         role = (inst.get("IamInstanceProfile") or {}).get("Arn", "").rsplit("/", 1)[-1]
         metadata = _Metadata(
@@ -332,6 +335,7 @@ class Ec2InstanceRunner:
                 if inst.exit_code is None:
                     self._end(inst, "reset between scenarios")
             self.events.clear()
+            self.boot_failures.clear()
             self._pending = set()
             self.baseline = {i["InstanceId"] for i in self._describe()}
 

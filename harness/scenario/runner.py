@@ -58,6 +58,8 @@ def run_scenario(scenario: Scenario, session: HarnessSession) -> ScenarioContext
         # whatever the expectations say (in AWS every invocation of it would fail).
         runtime = session.runtime
         failures += [f"packaging: {error}" for error in (runtime.packaging_errors if runtime else [])]
+        # Likewise user data the harness could not carry out: the instance would do nothing.
+        failures += [f"ec2: {failure}" for failure in (session.ec2.boot_failures if session.ec2 else [])]
         if failures:
             raise ExpectationFailed("\n".join(failures))
     finally:

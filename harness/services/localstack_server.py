@@ -229,6 +229,8 @@ class LocalStackService(Service):
             **common,
         )
         self.timings["ready"] = time.monotonic() - self._started_at
+        self._load_providers()
+        self.timings["providers"] = time.monotonic() - self._started_at
         self.companion.wait_ready(timeout=max(5.0, deadline - time.monotonic()))
         if self.warm_dynamodb:
             self._warm_dynamodb(max(5.0, deadline - time.monotonic()))
@@ -322,6 +324,25 @@ class LocalStackService(Service):
         )
         env.update(self.extra_env)
         return env
+
+    def _load_providers(self) -> None:
+        """One call per service, one at a time, before anything calls them in parallel.
+
+        LocalStack loads a service's provider (and the moto modules behind it) on the first
+        request. Terraform's first wave sends twenty at once; concurrent first imports of
+        `moto.events` deadlocked (measured: `deadlock detected by _ModuleLock('moto.events')`
+        on every EventBridge call from then on, the apply hanging on its rules)."""
+        calls = {
+            "events": lambda c: c.list_event_buses(),
+            "scheduler": lambda c: c.list_schedules(),
+            "lambda": lambda c: c.list_functions(),
+            "logs": lambda c: c.describe_log_groups(),
+            "cloudwatch": lambda c: c.describe_alarms(),
+            "sns": lambda c: c.list_topics(),
+            "sts": lambda c: c.get_caller_identity(),
+        }
+        for service, call in calls.items():
+            call(self.client(service))
 
     def _aws_answers(self) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError

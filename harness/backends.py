@@ -2,7 +2,7 @@
 
 The AWS emulator is moto server (default) or LocalStack on the host. RabbitMQ, Redis and
 PostgreSQL run as native processes, or as containers when a Docker daemon answers and
-HARNESS_DOCKER is not 0.
+HARNESS_DOCKER=1 asks for them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ def make_emulator(backend: str, run_dir: RunDirectory) -> Service:
 
 
 def use_docker() -> bool:
-    if os.environ.get("HARNESS_DOCKER", "") == "0":
+    """Containers for RabbitMQ, Redis and PostgreSQL only when asked for (HARNESS_DOCKER=1) and a
+    daemon answers: the container variants speak neither TLS nor the bound stores' credentials,
+    which the one root's Amazon MQ, ElastiCache and RDS need, so native processes are the default."""
+    if os.environ.get("HARNESS_DOCKER", "") != "1":
         return False
     from harness.services.docker import docker_available
 

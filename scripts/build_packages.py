@@ -56,7 +56,7 @@ class Artifact:
 
     name: str
     sources: tuple[str, ...]
-    python: str  # "3.12"
+    python: str  # "3.13"
     glibc_minor: int
     requirements: str | None = None
     # Where sources land in the zip: "package" keeps repository paths (pipeline/...),
@@ -78,14 +78,14 @@ def lambda_package(group: str, runtime: str, code: list[str], requirements: str 
     )
 
 
-# The runtime of each group is the one its functions declare in terraform/modules (python3.12).
+# The runtime of each group is the one its functions declare in terraform/modules (python3.13).
 ARTIFACTS = [
-    lambda_package("refiner", "python3.12", ["pipeline/refiner"]),
-    lambda_package("ingest", "python3.12", ["pipeline/ingest"], "pipeline/ingest/requirements.txt"),
-    lambda_package("broker", "python3.12", ["pipeline/broker"], "pipeline/broker/requirements.txt"),
+    lambda_package("refiner", "python3.13", ["pipeline/refiner"]),
+    lambda_package("ingest", "python3.13", ["pipeline/ingest"], "pipeline/ingest/requirements.txt"),
+    lambda_package("broker", "python3.13", ["pipeline/broker"], "pipeline/broker/requirements.txt"),
     lambda_package(
         "tracker",
-        "python3.12",
+        "python3.13",
         ["pipeline/tracker/__init__.py", "pipeline/tracker/orchestrator.py", "pipeline/tracker/user_data.py"],
     ),
     Artifact(

@@ -88,7 +88,7 @@ def function(
     filename: Path,
     timeout: int = 10,
     env: dict[str, str] | None = None,
-    runtime: str = "python3.12",
+    runtime: str = "python3.13",
 ) -> Function:
     return Function(
         name=name,
@@ -124,7 +124,7 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaR
         "die": function("die", "app.die", app),
         "broken": function("broken", "app.handler", broken),
         "image": dataclasses.replace(function("image", "app.ok", app), package_type="Image", filename=None),
-        "py312": function("py312", "app.version", app),
+        "py313": function("py313", "app.version", app),
         "py311": function("py311", "app.version", app, runtime="python3.11"),
         "sdk": function("sdk", "app.sdk", app),
         "leak": function("leak", "app.harness_packages", app),
@@ -228,7 +228,7 @@ def test_import_error_is_reported_on_every_invocation(runtime: LambdaRuntime) ->
 
 
 def test_each_function_runs_on_its_runtime_python(runtime: LambdaRuntime) -> None:
-    assert runtime.invoke("py312", {}).result == [3, 12]
+    assert runtime.invoke("py313", {}).result == [3, 13]
     assert runtime.invoke("py311", {}).result == [3, 11]
 
 

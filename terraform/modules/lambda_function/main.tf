@@ -35,7 +35,7 @@ variable "image_uri" {
 }
 variable "runtime" {
   type    = string
-  default = "python3.12"
+  default = "python3.13"
 }
 variable "architecture" {
   type    = string

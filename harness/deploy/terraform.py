@@ -7,10 +7,12 @@ per-stack TF_DATA_DIR, so parallel stacks do not collide.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from harness.errors import DeployError, MissingBinaryError
 from harness.paths import state_root
 
 PROVIDER_MIRROR = Path(os.environ.get("HARNESS_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
+#: Longer than any healthy apply of a stack (minutes); a hung one is stopped and named.
+STEP_TIMEOUT_S = float(os.environ.get("HARNESS_TERRAFORM_TIMEOUT", "1800"))
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -50,6 +54,12 @@ def terraform_binary() -> str:
             hint="install Terraform >= 1.5 and put it on PATH, or set HARNESS_TERRAFORM to its path",
         )
     return found
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def summarize_error(output: str) -> str:
@@ -95,18 +105,41 @@ class Terraform:
         return env
 
     def _run(self, step: str, *args: str, capture_json: bool = False) -> str:
+        """Run one Terraform command, its output streamed to `<step>.log` (stdout returned for
+        JSON commands). A command that outlives STEP_TIMEOUT_S is killed with its provider
+        processes and named, with the resources it was still waiting on."""
         argv = [terraform_binary(), f"-chdir={self.directory}", *args]
         started = time.monotonic()
         log_path = self.work_dir / f"{step}.log"
-        done = subprocess.run(argv, env=self._env(), capture_output=True, text=True)
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                argv,
+                env=self._env(),
+                stdout=subprocess.PIPE if capture_json else log,
+                stderr=log if capture_json else subprocess.STDOUT,
+                text=True,
+                start_new_session=True,  # its own group: the provider plugins go with it
+            )
+            try:
+                stdout, _ = process.communicate(timeout=STEP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                waiting = sorted(set(re.findall(r"^(\S+): Still \w+\.\.\.", log_path.read_text(), re.M)))
+                raise DeployError(
+                    f"terraform {step} did not finish within {STEP_TIMEOUT_S / 60:.0f} min in {self.shown}"
+                    + (f"; still waiting on {', '.join(waiting[-5:])}" if waiting else ""),
+                    hint=f"output so far: {log_path}; set HARNESS_TERRAFORM_TIMEOUT (seconds) to wait longer",
+                ) from None
+            except BaseException:
+                _kill_group(process)  # Ctrl-C: the group is ours, it does not get the signal
+                raise
         self.timings[step] = time.monotonic() - started
-        log_path.write_text(done.stdout + done.stderr if not capture_json else done.stderr)
-        if done.returncode != 0:
+        if process.returncode != 0:
             raise DeployError(
-                f"terraform {step} failed in {self.shown}:\n{summarize_error(done.stdout + done.stderr)}",
+                f"terraform {step} failed in {self.shown}:\n{summarize_error(log_path.read_text())}",
                 hint=f"full output: {log_path}",
             )
-        return done.stdout
+        return stdout or ""
 
     def init(self) -> None:
         self._run("init", "init", "-no-color", "-input=false")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from harness.deploy.terraform import summarize_error
+from harness.errors import DeployError
 
 RED, BOLD, RESET, GREY = "\x1b[31m", "\x1b[1m", "\x1b[0m", "\x1b[90m"
 
@@ -85,3 +90,26 @@ def test_output_without_error_blocks_falls_back_to_its_tail() -> None:
     assert summary.endswith("last line")
     assert len(summary) <= 2000
     assert summarize_error(f"{RED}plain failure{RESET}\n") == "plain failure"
+
+
+def test_a_hung_terraform_is_stopped_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An apply that never ends (a provider retrying forever) is killed with its group, and the
+    error names the resources it was still waiting on."""
+    import harness.deploy.terraform as tf
+
+    fake = tmp_path / "terraform"
+    fake.write_text(
+        "#!/bin/bash\n"
+        "echo 'module.a.aws_sqs_queue.this: Creating...'\n"
+        "echo 'module.a.aws_sqs_queue.this: Still creating... [10s elapsed]'\n"
+        "sleep 60 &\nwait\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("HARNESS_TERRAFORM", str(fake))
+    monkeypatch.setattr(tf, "STEP_TIMEOUT_S", 1.0)
+    runner = tf.Terraform(tmp_path, tmp_path / "work", shown="terraform/stack")
+    with pytest.raises(
+        DeployError, match=r"did not finish within 0 min .*still waiting on module.a.aws_sqs_queue.this"
+    ):
+        runner.apply([])
+    assert "Still creating" in (tmp_path / "work" / "apply.log").read_text()
